@@ -1,0 +1,399 @@
+// Package config owns credflow's configuration: where the config file and
+// the data directory live (XDG, overridable), the typed settings with their
+// defaults, the commented file `credflow init` writes, and validation that
+// points at file:line with a fix.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file. Zero values are replaced by defaults in Load.
+type Config struct {
+	Vault    Vault                        `yaml:"vault"`
+	Profiles map[string]map[string]string `yaml:"profiles"`
+	// Providers are the upstreams the gateway routes to (see `credflow serve`).
+	Providers map[string]Provider `yaml:"providers"`
+
+	// Path is where the config was read from; empty for embedded defaults.
+	Path string `yaml:"-"`
+	root *yaml.Node
+}
+
+// Vault configures secret storage.
+type Vault struct {
+	// Backend is "keychain" (the OS keychain) or "file" (an age-encrypted file).
+	Backend string `yaml:"backend"`
+	// KeychainService is the service name items are stored under.
+	KeychainService string `yaml:"keychain_service"`
+	// File is the encrypted file for the file backend; relative to the data dir.
+	File string `yaml:"file"`
+	// Timeout bounds every keychain call; a locked keyring can block forever.
+	Timeout Duration `yaml:"timeout"`
+	// RotationPeriod marks secrets older than this as due in `secrets list`.
+	RotationPeriod Duration `yaml:"rotation_period"`
+	// Grace is how long a rotated-out version stays usable.
+	Grace Duration `yaml:"grace"`
+	// KeepRetired is how many retired versions are kept for rollback.
+	KeepRetired *int `yaml:"keep_retired"`
+}
+
+// Provider is one upstream LLM API.
+type Provider struct {
+	Type    string            `yaml:"type"`
+	BaseURL string            `yaml:"base_url"`
+	Secret  string            `yaml:"secret"`
+	Headers map[string]string `yaml:"headers"`
+	Timeout Duration          `yaml:"timeout"`
+}
+
+// Defaults.
+const (
+	DefaultBackend         = "keychain"
+	DefaultKeychainService = "credflow"
+	DefaultVaultFile       = "vault.age"
+	DefaultKeychainTimeout = 10 * time.Second
+	DefaultRotationPeriod  = 90 * 24 * time.Hour
+	DefaultGrace           = 24 * time.Hour
+	DefaultKeepRetired     = 3
+)
+
+// ProviderTypes lists the provider kinds the gateway speaks.
+var ProviderTypes = []string{"openai", "anthropic", "openai-compatible", "azure-openai", "mock"}
+
+//go:embed default.yaml
+var defaultFile []byte
+
+// DefaultFile is the commented config `credflow init` writes.
+func DefaultFile() []byte { return bytes.Clone(defaultFile) }
+
+// Default returns the embedded defaults, as if no file existed.
+func Default() *Config {
+	c, err := parse(defaultFile, "")
+	if err != nil {
+		panic("embedded default config is invalid: " + err.Error())
+	}
+	return c
+}
+
+// ErrNotExist reports a config path that does not exist.
+var ErrNotExist = errors.New("config file does not exist")
+
+// Load reads and validates the file at path. A missing file at the default
+// location yields the embedded defaults; a missing file the user named
+// explicitly is an error.
+func Load(path string, explicit bool) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if explicit {
+			return nil, fmt.Errorf("%w: %s; run 'credflow init' to create it or fix --config / CREDFLOW_CONFIG", ErrNotExist, path)
+		}
+		return Default(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(data, path)
+}
+
+// Problem is one validation error at a place in the file.
+type Problem struct {
+	Line  int
+	Field string
+	Msg   string
+}
+
+// ValidationError lists every problem found, in file order.
+type ValidationError struct {
+	Path     string
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	name := e.Path
+	if name == "" {
+		name = "config"
+	}
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%s:%d: ", name, p.Line)
+		if p.Field != "" {
+			b.WriteString(p.Field + ": ")
+		}
+		b.WriteString(p.Msg)
+	}
+	return b.String()
+}
+
+var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+func parse(data []byte, path string) (*Config, error) {
+	c := &Config{Path: path}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(path, err)
+	}
+	c.root = &root
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		// A file of comments only decodes to io.EOF: that is an empty config.
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, yamlError(path, err)
+		}
+	}
+	c.applyDefaults()
+	if probs := c.validate(); len(probs) > 0 {
+		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Line < probs[j].Line })
+		return nil, &ValidationError{Path: path, Problems: probs}
+	}
+	return c, nil
+}
+
+// yamlError turns yaml's "yaml: line 3: ..." messages into file:line problems
+// with a hint for the commonest mistake.
+func yamlError(path string, err error) error {
+	ve := &ValidationError{Path: path}
+	var te *yaml.TypeError
+	msgs := []string{err.Error()}
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for _, m := range msgs {
+		m = strings.TrimPrefix(m, "yaml: ")
+		p := Problem{Line: 1, Msg: m}
+		if sm := lineRE.FindStringSubmatch(m); sm != nil {
+			fmt.Sscan(sm[1], &p.Line)
+			p.Msg = sm[2]
+		}
+		if strings.Contains(p.Msg, "not found in type") {
+			field := p.Msg
+			if i := strings.Index(field, "field "); i >= 0 {
+				field = field[i+len("field "):]
+			}
+			if i := strings.Index(field, " not found"); i >= 0 {
+				field = field[:i]
+			}
+			p.Msg = fmt.Sprintf("unknown setting %q; check its spelling and indentation against the file 'credflow init' writes", field)
+		}
+		ve.Problems = append(ve.Problems, p)
+	}
+	return ve
+}
+
+func (c *Config) applyDefaults() {
+	v := &c.Vault
+	if v.Backend == "" {
+		v.Backend = DefaultBackend
+	}
+	if v.KeychainService == "" {
+		v.KeychainService = DefaultKeychainService
+	}
+	if v.File == "" {
+		v.File = DefaultVaultFile
+	}
+	if v.Timeout == 0 {
+		v.Timeout = Duration(DefaultKeychainTimeout)
+	}
+	if v.RotationPeriod == 0 {
+		v.RotationPeriod = Duration(DefaultRotationPeriod)
+	}
+	if v.Grace == 0 {
+		v.Grace = Duration(DefaultGrace)
+	}
+	if v.KeepRetired == nil {
+		k := DefaultKeepRetired
+		v.KeepRetired = &k
+	}
+}
+
+// NameRE is what a secret, profile or provider name may look like.
+var NameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// EnvVarRE is what an environment variable name may look like.
+var EnvVarRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (c *Config) validate() []Problem {
+	var probs []Problem
+	add := func(msg string, path ...string) {
+		probs = append(probs, Problem{Line: c.Line(path...), Field: strings.Join(path, "."), Msg: msg})
+	}
+	switch c.Vault.Backend {
+	case "keychain", "file":
+	default:
+		add(fmt.Sprintf("unknown backend %q; use \"keychain\" (the OS keychain) or \"file\" (an age-encrypted file)", c.Vault.Backend), "vault", "backend")
+	}
+	if *c.Vault.KeepRetired < 0 {
+		add("must be 0 or more", "vault", "keep_retired")
+	}
+	for name, vars := range c.Profiles {
+		if !NameRE.MatchString(name) {
+			add("profile names use letters, digits, '.', '_' and '-'", "profiles", name)
+		}
+		for env, secret := range vars {
+			if !EnvVarRE.MatchString(env) {
+				add(fmt.Sprintf("%q is not a valid environment variable name", env), "profiles", name, env)
+			}
+			if !NameRE.MatchString(secret) {
+				add(fmt.Sprintf("%q is not a valid secret name", secret), "profiles", name, env)
+			}
+		}
+	}
+	for name, p := range c.Providers {
+		if !NameRE.MatchString(name) {
+			add("provider names use letters, digits, '.', '_' and '-'", "providers", name)
+		}
+		known := false
+		for _, t := range ProviderTypes {
+			known = known || p.Type == t
+		}
+		if !known {
+			add(fmt.Sprintf("unknown provider type %q; use one of %s", p.Type, strings.Join(ProviderTypes, ", ")), "providers", name, "type")
+		}
+		if (p.Type == "openai-compatible" || p.Type == "azure-openai") && p.BaseURL == "" {
+			add(fmt.Sprintf("a %s provider needs base_url", p.Type), "providers", name)
+		}
+		if p.Secret != "" && !NameRE.MatchString(p.Secret) {
+			add(fmt.Sprintf("%q is not a valid secret name", p.Secret), "providers", name, "secret")
+		}
+	}
+	return probs
+}
+
+// Line finds the line of the node at path (mapping keys), falling back to
+// the nearest ancestor that exists, so every problem points somewhere.
+func (c *Config) Line(path ...string) int {
+	if c.root == nil || len(c.root.Content) == 0 {
+		return 1
+	}
+	n := c.root.Content[0]
+	line := n.Line
+	for _, key := range path {
+		if n.Kind != yaml.MappingNode {
+			break
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				line = n.Content[i].Line
+				n = n.Content[i+1]
+				found = true
+				break
+			}
+		}
+		if !found {
+			break
+		}
+	}
+	return line
+}
+
+// UnmarshalYAML accepts "90d", "12h" and friends.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the human form back.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// Paths says where credflow keeps its files.
+type Paths struct {
+	Config         string
+	ConfigExplicit bool
+	DataDir        string
+}
+
+// ResolvePaths applies flag > environment > XDG default. getenv is injected
+// so tests never touch the real home directory.
+func ResolvePaths(configFlag, dataDirFlag string, getenv func(string) string) (Paths, error) {
+	var p Paths
+	switch {
+	case configFlag != "":
+		p.Config, p.ConfigExplicit = configFlag, true
+	case getenv("CREDFLOW_CONFIG") != "":
+		p.Config, p.ConfigExplicit = getenv("CREDFLOW_CONFIG"), true
+	default:
+		base := getenv("XDG_CONFIG_HOME")
+		if base == "" {
+			home, err := home(getenv)
+			if err != nil {
+				return p, err
+			}
+			base = filepath.Join(home, ".config")
+		}
+		p.Config = filepath.Join(base, "credflow", "config.yaml")
+	}
+	switch {
+	case dataDirFlag != "":
+		p.DataDir = dataDirFlag
+	case getenv("CREDFLOW_DATA_DIR") != "":
+		p.DataDir = getenv("CREDFLOW_DATA_DIR")
+	default:
+		base := getenv("XDG_DATA_HOME")
+		if base == "" {
+			home, err := home(getenv)
+			if err != nil {
+				return p, err
+			}
+			base = filepath.Join(home, ".local", "share")
+		}
+		p.DataDir = filepath.Join(base, "credflow")
+	}
+	var err error
+	if p.Config, err = filepath.Abs(p.Config); err != nil {
+		return p, err
+	}
+	p.DataDir, err = filepath.Abs(p.DataDir)
+	return p, err
+}
+
+func home(getenv func(string) string) (string, error) {
+	if h := getenv("HOME"); h != "" {
+		return h, nil
+	}
+	if h := getenv("USERPROFILE"); h != "" {
+		return h, nil
+	}
+	return "", errors.New("cannot find your home directory: set HOME, or pass --config and --data-dir")
+}
+
+// EnsureDataDir creates the data directory with mode 0700 and tightens an
+// existing one that is wider.
+func EnsureDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("set permissions on data directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// VaultFilePath resolves the file backend's path against the data dir.
+func (c *Config) VaultFilePath(dataDir string) string {
+	if filepath.IsAbs(c.Vault.File) {
+		return c.Vault.File
+	}
+	return filepath.Join(dataDir, c.Vault.File)
+}

@@ -1,0 +1,212 @@
+// Package store owns credflow's one bbolt file: where it lives, how it is
+// opened and locked, its bucket tree, its schema version and the ordered
+// migrations that bring an older file up to date.
+//
+// The file holds non-secret data only. Secret values live in the vault
+// backends; here are their names, versions, states and dates.
+//
+// Bucket tree (schema version 1):
+//
+//	meta/
+//	    schema_version  -> uint64, big endian
+//	    created         -> RFC 3339 time the file was first initialised
+//	secrets/
+//	    <name>          -> JSON vault.Secret (metadata and version list, never values)
+//	audit/
+//	    <seq>           -> JSON audit.Entry; seq is a big-endian uint64 from
+//	                       NextSequence, so keys sort in append order
+//
+// Update this drawing with every migration.
+//
+// bbolt admits one writer process at a time (an flock on the file). A process
+// that cannot get the lock within Options.Timeout gets ErrBusy with a sentence
+// naming the process that holds it, read from the owner file written beside
+// the database.
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Bucket names. Domain packages address their bucket through these.
+var (
+	BucketMeta    = []byte("meta")
+	BucketSecrets = []byte("secrets")
+	BucketAudit   = []byte("audit")
+)
+
+var (
+	keySchemaVersion = []byte("schema_version")
+	keyCreated       = []byte("created")
+)
+
+// FileName is the database's name inside the data directory.
+const FileName = "credflow.db"
+
+// DefaultTimeout is how long Open waits for another process to release the file.
+const DefaultTimeout = 5 * time.Second
+
+// ErrBusy reports that another process holds the file longer than the timeout.
+var ErrBusy = errors.New("data file is in use")
+
+// Options tune Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock; zero means DefaultTimeout.
+	Timeout time.Duration
+	// Process describes the opener ("credflow secrets set") for the owner
+	// file, so a blocked process can say who holds the lock.
+	Process string
+	// Migrations replaces the built-in list; tests use it.
+	Migrations []Migration
+}
+
+// DB is an open credflow data file.
+type DB struct {
+	bolt      *bolt.DB
+	path      string
+	ownerPath string
+}
+
+// Owner describes the process that holds the data file.
+type Owner struct {
+	PID     int       `json:"pid"`
+	Process string    `json:"process"`
+	Since   time.Time `json:"since"`
+}
+
+// Open opens (creating if needed) the data file at path with mode 0600 and
+// brings its schema up to date. The directory must exist.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	migrations := opts.Migrations
+	if migrations == nil {
+		migrations = Migrations
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, busyError(path, opts.Timeout)
+		}
+		return nil, fmt.Errorf("open data file %s: %w", path, err)
+	}
+	// bbolt creates with the given mode, but an older file may be wider.
+	if err := os.Chmod(path, 0o600); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("set permissions on %s: %w", path, err)
+	}
+	db := &DB{bolt: b, path: path, ownerPath: path + ".owner"}
+	db.writeOwner(opts.Process)
+	if err := db.migrate(migrations); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Path is the file's location.
+func (db *DB) Path() string { return db.path }
+
+// Bolt exposes the underlying handle for packages that need bbolt's Batch.
+func (db *DB) Bolt() *bolt.DB { return db.bolt }
+
+// Update runs fn in a read-write transaction.
+func (db *DB) Update(fn func(*bolt.Tx) error) error { return db.bolt.Update(fn) }
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*bolt.Tx) error) error { return db.bolt.View(fn) }
+
+// Close releases the file and removes the owner note.
+func (db *DB) Close() error {
+	os.Remove(db.ownerPath)
+	return db.bolt.Close()
+}
+
+// SchemaVersion reports the file's schema version.
+func (db *DB) SchemaVersion() (uint64, error) {
+	var v uint64
+	err := db.View(func(tx *bolt.Tx) error {
+		v = schemaVersion(tx)
+		return nil
+	})
+	return v, err
+}
+
+func (db *DB) writeOwner(process string) {
+	if process == "" {
+		process = filepath.Base(os.Args[0])
+	}
+	data, _ := json.Marshal(Owner{PID: os.Getpid(), Process: process, Since: time.Now().UTC()})
+	// Best effort: the note only improves an error message.
+	_ = os.WriteFile(db.ownerPath, data, 0o600)
+}
+
+func busyError(path string, timeout time.Duration) error {
+	who := "another process"
+	if data, err := os.ReadFile(path + ".owner"); err == nil {
+		var o Owner
+		if json.Unmarshal(data, &o) == nil && o.PID > 0 {
+			who = fmt.Sprintf("'%s' (pid %d)", o.Process, o.PID)
+			if !processAlive(o.PID) {
+				who += ", which no longer seems to run; another process may hold it now"
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s is held by %s; waited %s. Wait for it to finish or stop it, then try again",
+		ErrBusy, path, who, timeout)
+}
+
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+func schemaVersion(tx *bolt.Tx) uint64 {
+	b := tx.Bucket(BucketMeta)
+	if b == nil {
+		return 0
+	}
+	v := b.Get(keySchemaVersion)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// Itob encodes a sequence number as a sortable key.
+func Itob(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+// Btoi decodes a key made by Itob.
+func Btoi(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// ParseOwner is exposed for tests and status output.
+func ParseOwner(path string) (Owner, bool) {
+	data, err := os.ReadFile(path + ".owner")
+	if err != nil {
+		return Owner{}, false
+	}
+	var o Owner
+	if json.Unmarshal(data, &o) != nil {
+		return Owner{}, false
+	}
+	return o, true
+}
