@@ -27,6 +27,8 @@ type Factory struct {
 	DataDirFlag string
 	// Process names the running command for audit records and lock notes.
 	Process string
+	// configOptional makes a missing --config file mean defaults (init).
+	configOptional bool
 
 	paths *config.Paths
 	cfg   *config.Config
@@ -54,7 +56,7 @@ func (f *Factory) Config() (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := config.Load(p.Config, p.ConfigExplicit)
+	c, err := config.Load(p.Config, p.ConfigExplicit && !f.configOptional)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +84,15 @@ func (f *Factory) OpenStore() (*store.DB, error) {
 	if err := config.EnsureDataDir(p.DataDir); err != nil {
 		return nil, err
 	}
-	return store.Open(filepath.Join(p.DataDir, store.FileName), store.Options{Process: f.Process})
+	opts := store.Options{Process: f.Process}
+	if s := f.Getenv("CREDFLOW_LOCK_TIMEOUT"); s != "" {
+		d, err := config.ParseDuration(s)
+		if err != nil {
+			return nil, usageErrorf("CREDFLOW_LOCK_TIMEOUT=%q: %v", s, err)
+		}
+		opts.Timeout = d
+	}
+	return store.Open(filepath.Join(p.DataDir, store.FileName), opts)
 }
 
 // Backend builds the configured vault backend; backend may override it.

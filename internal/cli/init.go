@@ -42,9 +42,13 @@ exists; it checks the setup and prints the next steps.`,
 
 func runInit(cmd *cobra.Command, f *Factory, o initOptions) error {
 	ctx := cmd.Context()
+	f.configOptional = true
 	p, err := f.Paths()
 	if err != nil {
 		return err
+	}
+	if o.Backend == "" {
+		o.Backend = f.Getenv("CREDFLOW_VAULT_BACKEND")
 	}
 	if o.Backend != "" && o.Backend != "keychain" && o.Backend != "file" {
 		return usageErrorf("--backend %q: use \"keychain\" or \"file\"", o.Backend)

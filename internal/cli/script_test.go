@@ -1,0 +1,193 @@
+package cli_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/credflow/credflow/internal/cli"
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/zalando/go-keyring"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"credflow": func() { os.Exit(cli.Main()) },
+		// credflow-hold keeps the data file locked for a while, standing in
+		// for a second credflow process that writes.
+		"credflow-hold": func() { os.Exit(holdMain()) },
+	})
+}
+
+// TestScripts runs every testdata/script/*.txtar against the encrypted
+// file backend, the way a user on a headless machine runs credflow.
+func TestScripts(t *testing.T) {
+	runScripts(t, "file")
+}
+
+// TestScriptsKeychain runs the same scripts against the OS keychain. On
+// Linux that needs a Secret Service (scripts/with-secret-service.sh starts
+// a private one). With CREDFLOW_TEST_KEYCHAIN=1 a missing Secret Service
+// fails the test instead of skipping it.
+func TestScriptsKeychain(t *testing.T) {
+	if err := keychainAnswers(); err != nil {
+		if os.Getenv("CREDFLOW_TEST_KEYCHAIN") == "1" {
+			t.Fatalf("CREDFLOW_TEST_KEYCHAIN=1 but the OS keychain does not answer: %v\nRun the tests under scripts/with-secret-service.sh", err)
+		}
+		t.Skipf("no OS keychain answers (%v); set CREDFLOW_TEST_KEYCHAIN=1 under scripts/with-secret-service.sh to run these", err)
+	}
+	runScripts(t, "keychain")
+}
+
+func keychainAnswers() error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := keyring.Get("credflow-test-probe", "probe")
+		if err == keyring.ErrNotFound {
+			err = nil
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("timed out")
+	}
+}
+
+func runScripts(t *testing.T, backend string) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "../../testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			home := filepath.Join(env.WorkDir, "home")
+			env.Setenv("HOME", home)
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+			env.Setenv("XDG_DATA_HOME", filepath.Join(home, ".local", "share"))
+			env.Setenv("CREDFLOW_VAULT_BACKEND", backend)
+			env.Setenv("BACKEND", backend)
+			env.Setenv("CREDFLOW_VAULT_PASSPHRASE", "correct horse battery staple")
+			// age's default scrypt cost takes ~1s per unlock; tests use less.
+			env.Setenv("CREDFLOW_VAULT_SCRYPT_WORK_FACTOR", "10")
+			// A private keychain namespace per script, removed at the end.
+			svc := "credflow-test-" + randHex(6)
+			env.Setenv("CREDFLOW_KEYCHAIN_SERVICE", svc)
+			if backend == "keychain" {
+				env.Defer(func() { keyring.DeleteAll(svc) })
+			}
+			// Variables the host may set must not leak into scripts.
+			for _, k := range []string{"CREDFLOW_CONFIG", "CREDFLOW_DATA_DIR", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"} {
+				env.Setenv(k, "")
+			}
+			for _, kv := range os.Environ() {
+				if strings.HasPrefix(kv, "DBUS_SESSION_BUS_ADDRESS=") {
+					k, v, _ := strings.Cut(kv, "=")
+					env.Setenv(k, v)
+				}
+			}
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "keychain":
+				return backend == "keychain", nil
+			case "file":
+				return backend == "file", nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"nosecret": cmdNoSecret,
+			"waitfile": cmdWaitFile,
+			"perm":     cmdPerm,
+		},
+	})
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// cmdNoSecret fails if any of the given values appears in stdout, stderr,
+// or any file under the given directories: nosecret VALUE... -- DIR...
+func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("nosecret does not support !")
+	}
+	var values, dirs []string
+	seen := false
+	for _, a := range args {
+		switch {
+		case a == "--":
+			seen = true
+		case seen:
+			dirs = append(dirs, ts.MkAbs(a))
+		default:
+			values = append(values, a)
+		}
+	}
+	if len(values) == 0 {
+		ts.Fatalf("usage: nosecret VALUE... [-- DIR...]")
+	}
+	check := func(where string, data []byte) {
+		for _, v := range values {
+			if bytes.Contains(data, []byte(v)) {
+				ts.Fatalf("secret value found in %s", where)
+			}
+		}
+	}
+	check("stdout", []byte(ts.ReadFile("stdout")))
+	check("stderr", []byte(ts.ReadFile("stderr")))
+	for _, d := range dirs {
+		filepath.Walk(d, func(p string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(p)
+			ts.Check(err)
+			check(p, data)
+			return nil
+		})
+	}
+}
+
+// cmdWaitFile waits up to 10s for a file to exist: waitfile PATH.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitfile PATH")
+	}
+	p := ts.MkAbs(args[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(p); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("timed out waiting for %s", p)
+}
+
+// cmdPerm checks a file's permission bits: perm PATH 0600.
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm PATH MODE")
+	}
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	got := fi.Mode().Perm()
+	if (got == os.FileMode(want)) == neg {
+		ts.Fatalf("%s has mode %#o; want %s%#o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
