@@ -77,7 +77,7 @@ func TestBackendContract(t *testing.T) {
 
 type clock struct{ t time.Time }
 
-func (c *clock) now() time.Time           { return c.t }
+func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func newVault(t *testing.T, be Backend, keep int) (*Vault, *store.DB, *clock) {
