@@ -23,10 +23,13 @@ import (
 
 // Config is the whole file. Zero values are replaced by defaults in Load.
 type Config struct {
+	Server   Server                       `yaml:"server"`
 	Vault    Vault                        `yaml:"vault"`
 	Profiles map[string]map[string]string `yaml:"profiles"`
 	// Providers are the upstreams the gateway routes to (see `credflow serve`).
 	Providers map[string]Provider `yaml:"providers"`
+	// Routes map requested model names to provider targets, first match wins.
+	Routes []Route `yaml:"routes"`
 
 	// Path is where the config was read from; empty for embedded defaults.
 	Path string `yaml:"-"`
@@ -51,6 +54,24 @@ type Vault struct {
 	KeepRetired *int `yaml:"keep_retired"`
 }
 
+// Server configures `credflow serve`.
+type Server struct {
+	// Listen is the client API address; loopback unless AllowRemote.
+	Listen string `yaml:"listen"`
+	// AllowRemote permits a non-loopback Listen address.
+	AllowRemote bool `yaml:"allow_remote"`
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout bounds the drain of in-flight requests and streams.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// LogFormat is "text" or "json"; LogLevel "debug", "info", "warn", "error".
+	LogFormat string `yaml:"log_format"`
+	LogLevel  string `yaml:"log_level"`
+	// DefaultMaxTokens is sent to Anthropic when an OpenAI-format client
+	// sets none (Anthropic requires max_tokens).
+	DefaultMaxTokens int `yaml:"default_max_tokens"`
+}
+
 // Provider is one upstream LLM API.
 type Provider struct {
 	Type    string            `yaml:"type"`
@@ -58,6 +79,35 @@ type Provider struct {
 	Secret  string            `yaml:"secret"`
 	Headers map[string]string `yaml:"headers"`
 	Timeout Duration          `yaml:"timeout"`
+	// APIVersion is azure-openai's api-version query parameter, or the
+	// anthropic-version header sent when the client sends none.
+	APIVersion string `yaml:"api_version"`
+	// Mock configures the built-in mock provider.
+	Mock MockOptions `yaml:"mock"`
+}
+
+// MockOptions shape the mock provider's replies and faults.
+type MockOptions struct {
+	// Reply is a fixed reply; empty echoes the last user message.
+	Reply string `yaml:"reply"`
+	// ChunkSize is the number of tokens per streamed chunk (default 1).
+	ChunkSize int `yaml:"chunk_size"`
+	// ChunkDelay is the pause between streamed chunks.
+	ChunkDelay Duration `yaml:"chunk_delay"`
+	// Latency is the pause before the first byte.
+	Latency Duration `yaml:"latency"`
+	// FailStatus makes every request fail with this HTTP status.
+	FailStatus int `yaml:"fail_status"`
+	// CutAfter cuts a stream after this many chunks (no final events).
+	CutAfter int `yaml:"cut_after"`
+}
+
+// Route sends a requested model to an ordered list of targets. Model is an
+// exact name or a glob ("claude-*"); a target is "provider" (same model
+// name upstream) or "provider/upstream-model".
+type Route struct {
+	Model   string   `yaml:"model"`
+	Targets []string `yaml:"targets"`
 }
 
 // Defaults.
@@ -69,6 +119,11 @@ const (
 	DefaultRotationPeriod  = 90 * 24 * time.Hour
 	DefaultGrace           = 24 * time.Hour
 	DefaultKeepRetired     = 3
+	// DefaultListen is credflow serve's stable default address.
+	DefaultListen           = "127.0.0.1:6767"
+	DefaultMaxBodyBytes     = 32 << 20
+	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultMaxTokens        = 4096
 )
 
 // ProviderTypes lists the provider kinds the gateway speaks.
@@ -198,6 +253,25 @@ func yamlError(path string, err error) error {
 }
 
 func (c *Config) applyDefaults() {
+	sv := &c.Server
+	if sv.Listen == "" {
+		sv.Listen = DefaultListen
+	}
+	if sv.MaxBodyBytes == 0 {
+		sv.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if sv.ShutdownTimeout == 0 {
+		sv.ShutdownTimeout = Duration(DefaultShutdownTimeout)
+	}
+	if sv.LogFormat == "" {
+		sv.LogFormat = "text"
+	}
+	if sv.LogLevel == "" {
+		sv.LogLevel = "info"
+	}
+	if sv.DefaultMaxTokens == 0 {
+		sv.DefaultMaxTokens = DefaultMaxTokens
+	}
 	v := &c.Vault
 	if v.Backend == "" {
 		v.Backend = DefaultBackend
@@ -233,6 +307,22 @@ func (c *Config) validate() []Problem {
 	var probs []Problem
 	add := func(msg string, path ...string) {
 		probs = append(probs, Problem{Line: c.Line(path...), Field: strings.Join(path, "."), Msg: msg})
+	}
+	switch c.Server.LogFormat {
+	case "text", "json":
+	default:
+		add(fmt.Sprintf("unknown log format %q; use \"text\" or \"json\"", c.Server.LogFormat), "server", "log_format")
+	}
+	switch c.Server.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add(fmt.Sprintf("unknown log level %q; use debug, info, warn or error", c.Server.LogLevel), "server", "log_level")
+	}
+	if c.Server.MaxBodyBytes < 1024 {
+		add("must be at least 1024 bytes", "server", "max_body_bytes")
+	}
+	if c.Server.DefaultMaxTokens < 1 {
+		add("must be at least 1", "server", "default_max_tokens")
 	}
 	switch c.Vault.Backend {
 	case "keychain", "file":
@@ -272,8 +362,50 @@ func (c *Config) validate() []Problem {
 		if p.Secret != "" && !NameRE.MatchString(p.Secret) {
 			add(fmt.Sprintf("%q is not a valid secret name", p.Secret), "providers", name, "secret")
 		}
+		if (p.Type == "openai" || p.Type == "anthropic" || p.Type == "azure-openai") && p.Secret == "" {
+			add(fmt.Sprintf("a %s provider needs the name of the vault secret holding its key (secret: NAME)", p.Type), "providers", name)
+		}
+		if p.Type == "azure-openai" && p.APIVersion == "" {
+			add("an azure-openai provider needs api_version (e.g. 2024-10-21)", "providers", name)
+		}
+		if p.Mock.FailStatus != 0 && (p.Mock.FailStatus < 400 || p.Mock.FailStatus > 599) {
+			add("must be an HTTP error status from 400 to 599", "providers", name, "mock", "fail_status")
+		}
+	}
+	for i, r := range c.Routes {
+		line := c.routeLine(i)
+		if r.Model == "" {
+			probs = append(probs, Problem{Line: line, Field: fmt.Sprintf("routes[%d].model", i), Msg: "missing; name the model (or a glob like \"claude-*\") this route matches"})
+		}
+		if len(r.Targets) == 0 {
+			probs = append(probs, Problem{Line: line, Field: fmt.Sprintf("routes[%d].targets", i), Msg: "missing; list one or more providers, e.g. [openai] or [anthropic/claude-sonnet-4-5]"})
+		}
+		for _, t := range r.Targets {
+			prov, _, _ := strings.Cut(t, "/")
+			if _, ok := c.Providers[prov]; !ok {
+				probs = append(probs, Problem{Line: line, Field: fmt.Sprintf("routes[%d].targets", i), Msg: fmt.Sprintf("target %q names provider %q, which is not defined under providers:", t, prov)})
+			}
+		}
 	}
 	return probs
+}
+
+// routeLine finds the line of the i-th route.
+func (c *Config) routeLine(i int) int {
+	if c.root == nil || len(c.root.Content) == 0 {
+		return 1
+	}
+	n := c.root.Content[0]
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value == "routes" {
+			seq := n.Content[j+1]
+			if seq.Kind == yaml.SequenceNode && i < len(seq.Content) {
+				return seq.Content[i].Line
+			}
+			return n.Content[j].Line
+		}
+	}
+	return 1
 }
 
 // Line finds the line of the node at path (mapping keys), falling back to

@@ -1,0 +1,65 @@
+package route
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/credflow/credflow/internal/config"
+)
+
+func TestResolve(t *testing.T) {
+	providers := map[string]config.Provider{"openai": {}, "anthropic": {}, "groq": {}, "mock": {}}
+	tbl, err := New([]config.Route{
+		{Model: "fast", Targets: []string{"groq/llama-3.1-8b-instant", "openai/gpt-4o-mini"}},
+		{Model: "claude-*", Targets: []string{"anthropic"}},
+		{Model: "gpt-*", Targets: []string{"openai"}},
+		{Model: "*", Targets: []string{"mock"}},
+		{Model: "gpt-4o", Targets: []string{"mock/echo"}}, // exact beats the earlier glob
+	}, providers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string][]Target{
+		"fast":              {{"groq", "llama-3.1-8b-instant"}, {"openai", "gpt-4o-mini"}},
+		"claude-sonnet-4-5": {{"anthropic", "claude-sonnet-4-5"}},
+		"gpt-4.1":           {{"openai", "gpt-4.1"}},
+		"gpt-4o":            {{"mock", "echo"}},
+		"openai/o3":         {{"openai", "o3"}},
+		"meta/llama":        {{"mock", "meta/llama"}}, // "meta" is no provider: falls to the glob
+		"anything":          {{"mock", "anything"}},
+	}
+	for model, want := range cases {
+		got, err := tbl.Resolve(model)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("Resolve(%q) = %v, %v; want %v", model, got, err, want)
+		}
+	}
+}
+
+func TestUnknown(t *testing.T) {
+	tbl, _ := New([]config.Route{{Model: "mock*", Targets: []string{"mock"}}}, map[string]config.Provider{"mock": {}})
+	_, err := tbl.Resolve("gpt-4o")
+	var ue *ErrUnknownModel
+	if !errors.As(err, &ue) || ue.Model != "gpt-4o" || !reflect.DeepEqual(ue.Known, []string{"mock*"}) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := New([]config.Route{{Model: "x", Targets: []string{"nope"}}}, nil); err == nil {
+		t.Fatal("unknown provider accepted")
+	}
+}
+
+func TestMatch(t *testing.T) {
+	for _, c := range []struct {
+		p, s string
+		want bool
+	}{
+		{"*", "", true}, {"*", "a/b", true}, {"claude-*", "claude-3", true}, {"claude-*", "claud", false},
+		{"a?c", "abc", true}, {"a?c", "ac", false}, {"*-mini", "gpt-4o-mini", true}, {"*-mini", "gpt-4o", false},
+		{"a*b*c", "axxbyyc", true}, {"a*b*c", "axxbyy", false}, {"exact", "exact", true}, {"exact", "exactly", false},
+	} {
+		if got := Match(c.p, c.s); got != c.want {
+			t.Errorf("Match(%q, %q) = %v", c.p, c.s, got)
+		}
+	}
+}
