@@ -120,10 +120,10 @@ const (
 	DefaultGrace           = 24 * time.Hour
 	DefaultKeepRetired     = 3
 	// DefaultListen is credflow serve's stable default address.
-	DefaultListen           = "127.0.0.1:6767"
-	DefaultMaxBodyBytes     = 32 << 20
-	DefaultShutdownTimeout  = 30 * time.Second
-	DefaultMaxTokens        = 4096
+	DefaultListen          = "127.0.0.1:6767"
+	DefaultMaxBodyBytes    = 32 << 20
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxTokens       = 4096
 )
 
 // ProviderTypes lists the provider kinds the gateway speaks.
