@@ -529,3 +529,6 @@ func (c *Config) VaultFilePath(dataDir string) string {
 	}
 	return filepath.Join(dataDir, c.Vault.File)
 }
+
+// Parse reads a config from bytes; path names it in messages.
+func Parse(data []byte, path string) (*Config, error) { return parse(data, path) }

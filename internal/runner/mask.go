@@ -74,15 +74,17 @@ func (m *Masker) scan(buf []byte, final bool) (out, keep []byte) {
 	i := 0
 outer:
 	for i < len(buf) {
+		// Hold back before matching: while a longer value could still
+		// complete here, a shorter one that already matches must wait.
+		if !final && m.couldStart(buf[i:]) {
+			return out, buf[i:]
+		}
 		for _, s := range m.secrets {
 			if bytes.HasPrefix(buf[i:], s) {
 				out = append(out, Concealed...)
 				i += len(s)
 				continue outer
 			}
-		}
-		if !final && m.couldStart(buf[i:]) {
-			return out, buf[i:]
 		}
 		out = append(out, buf[i])
 		i++

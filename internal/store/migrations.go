@@ -18,6 +18,7 @@ type Migration struct {
 // migration is never edited, and each one has its own test.
 var Migrations = []Migration{
 	{Version: 1, Name: "create meta, secrets and audit buckets", Up: migrate1},
+	{Version: 2, Name: "create keys bucket", Up: migrate2},
 }
 
 // LatestVersion is the schema version a migration list ends at.
@@ -39,6 +40,12 @@ func migrate1(tx *bolt.Tx) error {
 		return meta.Put(keyCreated, []byte(time.Now().UTC().Format(time.RFC3339)))
 	}
 	return nil
+}
+
+// migrate2 adds the bucket of virtual keys (internal/keys).
+func migrate2(tx *bolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(BucketKeys)
+	return err
 }
 
 // migrate applies every pending migration in one transaction, so a crash

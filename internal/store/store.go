@@ -5,7 +5,7 @@
 // The file holds non-secret data only. Secret values live in the vault
 // backends; here are their names, versions, states and dates.
 //
-// Bucket tree (schema version 1):
+// Bucket tree (schema version 2):
 //
 //	meta/
 //	    schema_version  -> uint64, big endian
@@ -15,6 +15,9 @@
 //	audit/
 //	    <seq>           -> JSON audit.Entry; seq is a big-endian uint64 from
 //	                       NextSequence, so keys sort in append order
+//	keys/                  (schema 2)
+//	    <name>          -> JSON keys.Key: a virtual key's SHA-256 hash(es), display
+//	                       prefix, dates, model patterns and policy; never the key
 //
 // Update this drawing with every migration.
 //
@@ -43,6 +46,7 @@ var (
 	BucketMeta    = []byte("meta")
 	BucketSecrets = []byte("secrets")
 	BucketAudit   = []byte("audit")
+	BucketKeys    = []byte("keys")
 )
 
 var (

@@ -603,3 +603,40 @@ func (v *Vault) housekeep(ctx context.Context) error {
 	}
 	return v.commit(changed, records)
 }
+
+// LoadActive reads the active value of each named secret for a daemon,
+// auditing the load. Secrets that cannot be read are reported in missing
+// with the reason; they do not fail the others.
+func (v *Vault) LoadActive(ctx context.Context, names []string, purpose string) (values map[string]string, missing map[string]error, err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.housekeep(ctx); err != nil {
+		return nil, nil, err
+	}
+	values, missing = map[string]string{}, map[string]error{}
+	var records []audit.Entry
+	t := v.now()
+	for _, name := range names {
+		if _, done := values[name]; done {
+			continue
+		}
+		s, err := v.Get(name)
+		if err != nil {
+			missing[name] = err
+			continue
+		}
+		ver, err := pick(s, 0)
+		if err != nil {
+			missing[name] = err
+			continue
+		}
+		val, err := v.be.Get(ctx, itemName(name, ver.N))
+		if err != nil {
+			missing[name] = missingValue(name, ver, err)
+			continue
+		}
+		values[name] = val
+		records = append(records, audit.Entry{Time: t, Action: audit.ActionLoad, Secret: name, Version: ver.N, Detail: purpose})
+	}
+	return values, missing, v.commit(nil, records)
+}

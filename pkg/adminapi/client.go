@@ -27,6 +27,15 @@ func SocketPath(dataDir string) string { return filepath.Join(dataDir, SocketNam
 // ErrNoDaemon reports that no daemon listens on the socket.
 var ErrNoDaemon = errors.New("no credflow daemon is running")
 
+// StatusError is an error answer from the daemon: its HTTP status (400
+// bad input, 404 not found, 409 conflict, 5xx failure) and message.
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string { return e.Message }
+
 // Client talks to a daemon's admin socket.
 type Client struct {
 	socket string
@@ -99,11 +108,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		return fmt.Errorf("admin API: %w", err)
 	}
 	if resp.StatusCode >= 300 {
+		se := &StatusError{Status: resp.StatusCode, Message: "admin API: " + resp.Status}
 		var e Error
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
+			se.Message = e.Error
 		}
-		return fmt.Errorf("admin API: %s", resp.Status)
+		return se
 	}
 	if out != nil {
 		return json.Unmarshal(data, out)

@@ -1,0 +1,60 @@
+package adminapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// Status is the answer to GET /v1/status.
+type Status struct {
+	Version    string           `json:"version"`
+	PID        int              `json:"pid"`
+	Listen     string           `json:"listen"`
+	StartedAt  time.Time        `json:"started_at"`
+	ReloadedAt time.Time        `json:"reloaded_at"`
+	ConfigPath string           `json:"config_path"`
+	DataDir    string           `json:"data_dir"`
+	Providers  []ProviderStatus `json:"providers"`
+	Models     []string         `json:"models"`
+	Keys       int              `json:"keys"`
+	Requests   uint64           `json:"requests"`
+	InFlight   int64            `json:"in_flight"`
+}
+
+// ProviderStatus describes one configured provider.
+type ProviderStatus struct {
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Format string `json:"format"`
+	// Secret is the vault secret the provider uses; empty if none.
+	Secret string `json:"secret,omitempty"`
+	// SecretPresent is false when the secret could not be read.
+	SecretPresent bool   `json:"secret_present"`
+	Problem       string `json:"problem,omitempty"`
+}
+
+// Event is one finished request, as streamed by GET /v1/events.
+type Event struct {
+	Time          time.Time `json:"time"`
+	ID            string    `json:"id"`
+	Key           string    `json:"key,omitempty"`
+	Endpoint      string    `json:"endpoint"`
+	Model         string    `json:"model,omitempty"`
+	Provider      string    `json:"provider,omitempty"`
+	UpstreamModel string    `json:"upstream_model,omitempty"`
+	Stream        bool      `json:"stream"`
+	Status        int       `json:"status"`
+	InputTokens   int64     `json:"input_tokens"`
+	OutputTokens  int64     `json:"output_tokens"`
+	CachedTokens  int64     `json:"cached_tokens,omitempty"`
+	LatencyMS     float64   `json:"latency_ms"`
+	TTFBMS        float64   `json:"ttfb_ms,omitempty"`
+	Error         string    `json:"error,omitempty"`
+}
+
+// Status asks the daemon how it is.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
