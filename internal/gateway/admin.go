@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/pkg/adminapi"
+)
+
+// listenAdmin binds the admin socket in the data directory. The directory
+// is 0700 and the socket is made 0600: file permissions are the admin
+// API's authentication. A socket left by a daemon that died is replaced; a
+// live one means another daemon runs.
+func listenAdmin(dataDir string) (net.Listener, error) {
+	path := adminapi.SocketPath(dataDir)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("another credflow daemon is already running for %s (its admin socket %s answers); stop it first, or use another --data-dir", dataDir, path)
+		}
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func (s *Server) adminMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.status())
+	})
+	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Reload(r.Context()); err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, adminapi.Error{Error: "reload failed, the running configuration is kept: " + err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, adminapi.ReloadResponse{OK: true, Message: "reloaded"})
+	})
+	mux.HandleFunc("GET /v1/events", s.serveEvents)
+	// Key management opens the data file for each call and rebuilds the
+	// authenticator after a change, so a new or revoked key takes effect
+	// on the next request.
+	keysHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		db, err := s.opt.OpenStore()
+		if err != nil {
+			status := http.StatusInternalServerError
+			writeJSON(w, status, adminapi.Error{Error: err.Error()})
+			return
+		}
+		defer db.Close()
+		m := http.NewServeMux()
+		svc := keys.New(db, keys.Options{Now: s.opt.Now, Process: "credflow serve"})
+		svc.AdminRoutes(m, func() {
+			list, err := svc.List()
+			if err == nil {
+				s.auth.Load(list)
+			}
+		})
+		m.ServeHTTP(w, r)
+	})
+	mux.Handle("/v1/keys", keysHandler)
+	mux.Handle("/v1/keys/", keysHandler)
+	return mux
+}
+
+// serveEvents streams finished requests as Server-Sent Events.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeJSON(w, http.StatusInternalServerError, adminapi.Error{Error: "streaming unsupported"})
+		return
+	}
+	ch, cancel := s.bus.Subscribe(1024)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, ": credflow events\n\n")
+	fl.Flush()
+	ping := time.NewTicker(15 * time.Second)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-ping.C:
+			fmt.Fprint(w, ": ping\n\n")
+			fl.Flush()
+		case e, ok := <-ch:
+			if !ok {
+				return
+			}
+			data, _ := json.Marshal(e)
+			fmt.Fprintf(w, "event: request\ndata: %s\n\n", data)
+			fl.Flush()
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

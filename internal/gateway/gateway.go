@@ -1,0 +1,311 @@
+// Package gateway owns `credflow serve`: the HTTP server that speaks the
+// OpenAI and Anthropic APIs to clients, its request path (auth, minimal
+// parse, route, translate, forward, stream back, account), the admin API
+// on a Unix socket, config/secret reload, and graceful shutdown.
+//
+// The live configuration is an immutable *state swapped atomically on
+// reload (caddy-style: build and validate the new one fully, swap, keep the
+// old one if the new one fails), so the hot path takes no locks.
+//
+// The data file is not held open: the daemon opens it for each admin
+// operation and reload, so `credflow secrets …` and other commands keep
+// working while it runs (see README "Design notes").
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/credflow/credflow/internal/buildinfo"
+	"github.com/credflow/credflow/internal/config"
+	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/internal/provider"
+	"github.com/credflow/credflow/internal/route"
+	"github.com/credflow/credflow/internal/store"
+	"github.com/credflow/credflow/internal/vault"
+	"github.com/credflow/credflow/pkg/adminapi"
+)
+
+// Options are what a Server needs from its caller.
+type Options struct {
+	// LoadConfig reads and validates the config (at start and on reload).
+	LoadConfig func() (*config.Config, error)
+	// OpenVault opens the vault for a reload; the func releases it.
+	OpenVault func(ctx context.Context) (*vault.Vault, func(), error)
+	// OpenStore opens the data file for one operation.
+	OpenStore func() (*store.DB, error)
+	DataDir   string
+	// Listen overrides server.listen; AllowRemote overrides server.allow_remote.
+	Listen      string
+	AllowRemote bool
+	Logger      *slog.Logger
+	// Listener, when set, is used instead of listening on Listen (tests).
+	Listener net.Listener
+	// Transport is the upstream transport; nil builds the default.
+	Transport http.RoundTripper
+	Now       func() time.Time
+}
+
+// state is one immutable generation of configuration.
+type state struct {
+	cfg       *config.Config
+	routes    *route.Table
+	providers map[string]provider.Provider
+	status    []adminapi.ProviderStatus
+}
+
+// Server is a running gateway.
+type Server struct {
+	opt     Options
+	log     *slog.Logger
+	state   atomic.Pointer[state]
+	auth    *keys.Authenticator
+	bus     *Bus
+	tr      http.RoundTripper
+	started time.Time
+	// reloaded is the time of the last successful reload, as unix nanos.
+	reloaded atomic.Int64
+	reloadMu sync.Mutex
+
+	requests atomic.Uint64
+	inflight atomic.Int64
+	seq      atomic.Uint64
+
+	ln      net.Listener
+	adminLn net.Listener
+	http    *http.Server
+	admin   *http.Server
+}
+
+// New builds the first state and binds the listeners; Run serves.
+func New(ctx context.Context, opt Options) (*Server, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	s := &Server{opt: opt, log: opt.Logger, bus: NewBus(), auth: keys.NewAuthenticator(opt.Now), started: opt.Now()}
+	s.tr = opt.Transport
+	if s.tr == nil {
+		s.tr = provider.NewTransport()
+	}
+	cfg, err := opt.LoadConfig()
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.loadKeys(); err != nil {
+		return nil, err
+	}
+	s.state.Store(st)
+	s.reloaded.Store(s.opt.Now().UnixNano())
+
+	listen := cfg.Server.Listen
+	if opt.Listen != "" {
+		listen = opt.Listen
+	}
+	allowRemote := cfg.Server.AllowRemote || opt.AllowRemote
+	if opt.Listener != nil {
+		s.ln = opt.Listener
+	} else {
+		if err := checkLoopback(listen, allowRemote); err != nil {
+			return nil, err
+		}
+		s.ln, err = net.Listen("tcp", listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w; is another credflow (or another program) using that port? Choose another with --listen", listen, err)
+		}
+	}
+	if !isLoopback(s.ln.Addr()) {
+		s.log.Warn("listening on a non-loopback address: anyone who can reach it and holds a virtual key can spend your provider credits", "addr", s.ln.Addr().String())
+	}
+	s.adminLn, err = listenAdmin(opt.DataDir)
+	if err != nil {
+		s.ln.Close()
+		return nil, err
+	}
+	s.http = &http.Server{Handler: s.clientMux(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.admin = &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 30 * time.Second}
+	return s, nil
+}
+
+// Addr is the client API's address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// AdminSocket is the admin socket's path.
+func (s *Server) AdminSocket() string { return adminapi.SocketPath(s.opt.DataDir) }
+
+// Bus is the per-request event stream.
+func (s *Server) Bus() *Bus { return s.bus }
+
+// Run serves until ctx is cancelled, then stops accepting, lets in-flight
+// requests and streams finish for up to server.shutdown_timeout, and
+// closes whatever is left.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() { errc <- s.admin.Serve(s.adminLn) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+	}
+	timeout := s.state.Load().cfg.Server.ShutdownTimeout.Std()
+	s.log.Info("shutting down: draining in-flight requests", "in_flight", s.inflight.Load(), "deadline", timeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// The admin API goes first so nobody reloads a stopping daemon; its
+	// event streams would hold Shutdown open, so it is closed outright.
+	s.admin.Close()
+	s.bus.Close()
+	if serr := s.http.Shutdown(sctx); serr != nil {
+		s.log.Warn("drain deadline passed; closing remaining connections", "in_flight", s.inflight.Load())
+		s.http.Close()
+	}
+	os.Remove(s.AdminSocket())
+	s.log.Info("stopped")
+	return err
+}
+
+// Reload rebuilds the state from the config file and the vault and swaps
+// it in; on any error the running state stays and the error is returned.
+func (s *Server) Reload(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	cfg, err := s.opt.LoadConfig()
+	if err != nil {
+		s.log.Error("reload failed; keeping the running configuration", "err", err)
+		return err
+	}
+	old := s.state.Load()
+	if cfg.Server.Listen != old.cfg.Server.Listen && s.opt.Listen == "" {
+		s.log.Warn("server.listen changed; restart credflow serve to move the listener", "listening", s.Addr(), "configured", cfg.Server.Listen)
+	}
+	st, err := s.build(ctx, cfg)
+	if err != nil {
+		s.log.Error("reload failed; keeping the running configuration", "err", err)
+		return err
+	}
+	if err := s.loadKeys(); err != nil {
+		s.log.Error("reload failed; keeping the running configuration", "err", err)
+		return err
+	}
+	s.state.Store(st)
+	s.reloaded.Store(s.opt.Now().UnixNano())
+	s.log.Info("reloaded configuration and secrets", "providers", len(st.providers), "keys", s.auth.Len())
+	return nil
+}
+
+// build makes a new state: routes, and providers with their credentials
+// read from the vault once (never per request).
+func (s *Server) build(ctx context.Context, cfg *config.Config) (*state, error) {
+	routes, err := route.New(cfg.Routes, cfg.Providers)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range cfg.Providers {
+		if p.Secret != "" {
+			names = append(names, p.Secret)
+		}
+	}
+	values := map[string]string{}
+	missing := map[string]error{}
+	if len(names) > 0 {
+		v, closeFn, err := s.opt.OpenVault(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read provider keys: %w", err)
+		}
+		values, missing, err = v.LoadActive(ctx, names, "credflow serve")
+		closeFn()
+		if err != nil {
+			return nil, fmt.Errorf("read provider keys: %w", err)
+		}
+	}
+	st := &state{cfg: cfg, routes: routes, providers: map[string]provider.Provider{}}
+	pnames := make([]string, 0, len(cfg.Providers))
+	for n := range cfg.Providers {
+		pnames = append(pnames, n)
+	}
+	sort.Strings(pnames)
+	for _, name := range pnames {
+		pc := cfg.Providers[name]
+		p, err := provider.New(name, pc, values[pc.Secret], s.tr)
+		if err != nil {
+			return nil, err
+		}
+		st.providers[name] = p
+		ps := adminapi.ProviderStatus{Name: name, Type: pc.Type, Format: p.Format().String(), Secret: pc.Secret, SecretPresent: p.HasCredential()}
+		if e, ok := missing[pc.Secret]; ok {
+			ps.Problem = e.Error()
+			s.log.Warn("provider has no key; requests routed to it will fail until you store it and reload", "provider", name, "secret", pc.Secret, "fix", "credflow secrets set "+pc.Secret)
+		}
+		st.status = append(st.status, ps)
+	}
+	return st, nil
+}
+
+// loadKeys rebuilds the authenticator from the data file.
+func (s *Server) loadKeys() error {
+	db, err := s.opt.OpenStore()
+	if err != nil {
+		return fmt.Errorf("read virtual keys: %w", err)
+	}
+	defer db.Close()
+	list, err := keys.New(db, keys.Options{Now: s.opt.Now}).List()
+	if err != nil {
+		return fmt.Errorf("read virtual keys: %w", err)
+	}
+	s.auth.Load(list)
+	return nil
+}
+
+func (s *Server) status() adminapi.Status {
+	st := s.state.Load()
+	return adminapi.Status{
+		Version: buildinfo.Get().Version, PID: os.Getpid(), Listen: s.Addr(),
+		StartedAt: s.started, ReloadedAt: time.Unix(0, s.reloaded.Load()),
+		ConfigPath: st.cfg.Path, DataDir: s.opt.DataDir,
+		Providers: st.status, Models: st.routes.Models(), Keys: s.auth.Len(),
+		Requests: s.requests.Load(), InFlight: s.inflight.Load(),
+	}
+}
+
+func checkLoopback(addr string, allowRemote bool) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %v; use HOST:PORT such as 127.0.0.1:6767", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	if !allowRemote {
+		return fmt.Errorf("listen address %q is not loopback: that would expose the gateway to the network. Pass --allow-remote (or set server.allow_remote: true) if you mean it", addr)
+	}
+	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return !ok || ta.IP.IsLoopback()
+}

@@ -1,0 +1,344 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/credflow/credflow/internal/jsonx"
+	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/internal/provider"
+	"github.com/credflow/credflow/internal/route"
+	"github.com/credflow/credflow/internal/translate"
+	"github.com/credflow/credflow/pkg/adminapi"
+)
+
+func (s *Server) clientMux() http.Handler {
+	mux := http.NewServeMux()
+	for path, ep := range map[string]provider.Endpoint{
+		"/v1/chat/completions":      provider.ChatCompletions,
+		"/v1/completions":           provider.Completions,
+		"/v1/embeddings":            provider.Embeddings,
+		"/v1/responses":             provider.Responses,
+		"/v1/messages":              provider.Messages,
+		"/v1/messages/count_tokens": provider.CountTokens,
+	} {
+		mux.Handle("POST "+path, s.endpoint(ep))
+	}
+	mux.HandleFunc("GET /v1/models", s.models)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		f := provider.FormatOpenAI
+		if r.Header.Get("Anthropic-Version") != "" || strings.HasPrefix(r.URL.Path, "/v1/messages") {
+			f = provider.FormatAnthropic
+		}
+		writeAPIError(w, f, &apiError{Status: http.StatusNotFound, Code: "unknown_url",
+			Message: fmt.Sprintf("credflow does not serve %s %s; OpenAI clients use base URL http://%s/v1 and Anthropic clients http://%s", r.Method, r.URL.Path, r.Host, r.Host)})
+	})
+	return mux
+}
+
+// presentedKey reads the client's key from Authorization: Bearer or
+// x-api-key, the two places the official SDKs put it.
+func presentedKey(r *http.Request) string {
+	if a := r.Header.Get("Authorization"); a != "" {
+		if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+			return strings.TrimSpace(a[7:])
+		}
+		return strings.TrimSpace(a)
+	}
+	return strings.TrimSpace(r.Header.Get("X-Api-Key"))
+}
+
+// call carries one request through the path, and becomes its event.
+type call struct {
+	ev       adminapi.Event
+	start    time.Time
+	firstAt  time.Time
+	client   provider.Format
+	endpoint provider.Endpoint
+	usage    eventUsage
+}
+
+func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		c := &call{start: s.opt.Now(), client: ep.Format(), endpoint: ep}
+		c.ev.ID = strconv.FormatUint(s.seq.Add(1), 10)
+		c.ev.Endpoint = string(ep)
+		status, err := s.serve(w, r, c)
+		s.finish(c, status, err)
+	})
+}
+
+// finish publishes the request's event and logs it (never bodies or keys).
+func (s *Server) finish(c *call, status int, err error) {
+	s.requests.Add(1)
+	now := s.opt.Now()
+	c.ev.Time = now.UTC()
+	c.ev.Status = status
+	c.ev.InputTokens, c.ev.OutputTokens, c.ev.CachedTokens = c.usage.InputTokens, c.usage.OutputTokens, c.usage.CachedTokens
+	c.ev.LatencyMS = float64(now.Sub(c.start).Microseconds()) / 1000
+	if !c.firstAt.IsZero() {
+		c.ev.TTFBMS = float64(c.firstAt.Sub(c.start).Microseconds()) / 1000
+	}
+	if err != nil {
+		c.ev.Error = err.Error()
+	}
+	s.bus.Publish(c.ev)
+	if s.log.Enabled(context.Background(), levelFor(status)) {
+		s.log.Log(context.Background(), levelFor(status), "request",
+			"id", c.ev.ID, "endpoint", c.ev.Endpoint, "key", c.ev.Key, "model", c.ev.Model,
+			"provider", c.ev.Provider, "status", status, "stream", c.ev.Stream,
+			"in", c.ev.InputTokens, "out", c.ev.OutputTokens, "ms", c.ev.LatencyMS, "err", c.ev.Error)
+	}
+}
+
+// serve runs the request path and returns the status sent.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
+	st := s.state.Load()
+	fail := func(e *apiError) (int, error) {
+		writeAPIError(w, c.client, e)
+		return e.Status, e
+	}
+
+	// Auth first: an unauthenticated client learns nothing else.
+	key, err := s.auth.Authenticate(presentedKey(r))
+	if err != nil {
+		code := "invalid_api_key"
+		var ae *keys.AuthError
+		if errors.As(err, &ae) && ae.Name != "" {
+			c.ev.Key = ae.Name
+		}
+		return fail(&apiError{Status: http.StatusUnauthorized, Code: code, Message: err.Error()})
+	}
+	c.ev.Key = key.Name
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, st.cfg.Server.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fail(&apiError{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
+				Message: fmt.Sprintf("request body is over the gateway's limit of %d bytes (server.max_body_bytes)", mbe.Limit)})
+		}
+		return http.StatusBadRequest, fmt.Errorf("read request: %w", err)
+	}
+	model, err := jsonx.GetString(body, "model")
+	if err != nil {
+		return fail(&apiError{Status: http.StatusBadRequest, Code: "invalid_json", Message: "request body: " + err.Error()})
+	}
+	if model == "" {
+		return fail(&apiError{Status: http.StatusBadRequest, Param: "model", Code: "missing_model", Message: "request body has no \"model\"; name the model to call"})
+	}
+	c.ev.Model = model
+	stream, err := jsonx.GetBool(body, "stream")
+	if err != nil {
+		return fail(&apiError{Status: http.StatusBadRequest, Param: "stream", Message: "request body: " + err.Error()})
+	}
+	c.ev.Stream = stream
+	if !key.Allows(model) {
+		return fail(&apiError{Status: http.StatusForbidden, Code: "model_not_allowed", Param: "model",
+			Message: fmt.Sprintf("virtual key %q may not call model %q (allowed: %s); change it with 'credflow keys update %s --models ...'", key.Name, model, strings.Join(key.Models, ", "), key.Name)})
+	}
+	targets, err := st.routes.Resolve(model)
+	if err != nil {
+		var ue *route.ErrUnknownModel
+		if errors.As(err, &ue) {
+			return fail(&apiError{Status: http.StatusNotFound, Code: "model_not_found", Param: "model", Message: err.Error()})
+		}
+		return fail(&apiError{Status: http.StatusInternalServerError, Message: err.Error()})
+	}
+
+	// The first healthy target wins: one that fails before sending
+	// anything to the client (no key, unreachable, 5xx, 429) passes the
+	// request on to the next.
+	var lastErr *apiError
+	for i, t := range targets {
+		p := st.providers[t.Provider]
+		c.ev.Provider, c.ev.UpstreamModel = t.Provider, t.Model
+		if !p.HasCredential() {
+			sec := st.cfg.Providers[t.Provider].Secret
+			lastErr = &apiError{Status: http.StatusServiceUnavailable, Code: "provider_key_missing",
+				Message: fmt.Sprintf("provider %q has no key: vault secret %q is missing; run 'credflow secrets set %s' and then 'credflow serve' reloads it (or send SIGHUP)", t.Provider, sec, sec)}
+			continue
+		}
+		up, ureq, aerr := s.prepare(st, p, c, t, body, stream, r.Header)
+		if aerr != nil {
+			// A request that cannot be expressed for this provider is the
+			// client's problem, not the provider's health: no fallback.
+			return fail(aerr)
+		}
+		resp, err := p.Send(r.Context(), ureq)
+		if err != nil {
+			if r.Context().Err() != nil {
+				return 499, errors.New("client closed the request")
+			}
+			var te *provider.TimeoutError
+			status := http.StatusBadGateway
+			if errors.As(err, &te) {
+				status = http.StatusGatewayTimeout
+			}
+			lastErr = &apiError{Status: status, Code: "upstream_unreachable",
+				Message: fmt.Sprintf("provider %q could not be reached: %v", t.Provider, scrub(err))}
+			s.log.Warn("upstream call failed", "id", c.ev.ID, "provider", t.Provider, "err", scrub(err), "next_target", i+1 < len(targets))
+			continue
+		}
+		if (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) && i+1 < len(targets) {
+			s.log.Warn("upstream answered with an error; trying the next target", "id", c.ev.ID, "provider", t.Provider, "status", resp.StatusCode)
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			continue
+		}
+		defer resp.Body.Close()
+		return s.relay(w, resp, up, c)
+	}
+	if lastErr == nil {
+		lastErr = &apiError{Status: http.StatusBadGateway, Message: "no provider could serve the request"}
+	}
+	return fail(lastErr)
+}
+
+// upstream describes how the response must be handled.
+type upstream struct {
+	format       provider.Format
+	translated   bool
+	includeUsage bool // the client asked for OpenAI's usage chunk
+	clientModel  string
+}
+
+// prepare builds the upstream request: a pass-through with only the model
+// (and OpenAI's include_usage) rewritten when formats match, a translation
+// when they differ.
+func (s *Server) prepare(st *state, p provider.Provider, c *call, t route.Target, body []byte, stream bool, h http.Header) (*upstream, *provider.Request, *apiError) {
+	up := &upstream{format: p.Format(), clientModel: c.ev.Model}
+	if up.format == provider.FormatAny {
+		up.format = c.client
+	}
+	req := &provider.Request{Endpoint: c.endpoint, Model: t.Model, Stream: stream, Header: h}
+	bad := func(err error) *apiError {
+		var te *translate.Error
+		if errors.As(err, &te) {
+			return &apiError{Status: te.Status, Param: te.Param, Message: te.Message}
+		}
+		return &apiError{Status: http.StatusBadRequest, Message: err.Error()}
+	}
+	var err error
+	if up.format == c.client {
+		if !p.Supports(c.endpoint) {
+			return nil, nil, &apiError{Status: http.StatusBadRequest, Code: "unsupported_endpoint",
+				Message: fmt.Sprintf("model %q routes to provider %q (%s), which does not offer /v1/%s", c.ev.Model, p.Name(), p.Type(), c.endpoint)}
+		}
+		req.Body = body
+		if t.Model != c.ev.Model {
+			if req.Body, err = jsonx.SetString(body, "model", t.Model); err != nil {
+				return nil, nil, bad(err)
+			}
+		}
+		if stream && c.client == provider.FormatOpenAI && c.endpoint == provider.ChatCompletions {
+			if req.Body, up.includeUsage, err = withUsage(req.Body); err != nil {
+				return nil, nil, bad(err)
+			}
+		}
+		return up, req, nil
+	}
+	up.translated = true
+	switch {
+	case c.endpoint == provider.ChatCompletions && up.format == provider.FormatAnthropic:
+		req.Endpoint = provider.Messages
+		req.Body, err = translate.OpenAIRequestToAnthropic(body, translate.Options{Model: t.Model, DefaultMaxTokens: st.cfg.Server.DefaultMaxTokens})
+		if err == nil && stream {
+			raw, _, _ := jsonx.Get(body, "stream_options")
+			up.includeUsage = bytes.Contains(raw, []byte(`"include_usage":true`)) || bytes.Contains(raw, []byte(`"include_usage": true`))
+		}
+	case c.endpoint == provider.Messages && up.format == provider.FormatOpenAI:
+		req.Endpoint = provider.ChatCompletions
+		req.Body, err = translate.AnthropicRequestToOpenAI(body, translate.Options{Model: t.Model, DefaultMaxTokens: st.cfg.Server.DefaultMaxTokens})
+		if err == nil && stream {
+			req.Body, _, err = withUsage(req.Body)
+		}
+	default:
+		return nil, nil, &apiError{Status: http.StatusBadRequest, Code: "unsupported_endpoint",
+			Message: fmt.Sprintf("model %q routes to provider %q, which speaks the %s API and has no equivalent of /v1/%s", c.ev.Model, p.Name(), up.format, c.endpoint)}
+	}
+	if err != nil {
+		return nil, nil, bad(err)
+	}
+	return up, req, nil
+}
+
+// withUsage asks an OpenAI upstream for the final usage chunk and reports
+// whether the client had asked for it itself (if not, the gateway removes
+// it again on the way back).
+func withUsage(body []byte) ([]byte, bool, error) {
+	raw, ok, err := jsonx.Get(body, "stream_options")
+	if err != nil {
+		return nil, false, err
+	}
+	opts := map[string]json.RawMessage{}
+	if ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &opts); err != nil {
+			return nil, false, errors.New("\"stream_options\" must be an object")
+		}
+	}
+	asked := string(opts["include_usage"]) == "true"
+	if asked {
+		return body, true, nil
+	}
+	opts["include_usage"] = json.RawMessage("true")
+	enc, _ := json.Marshal(opts)
+	out, err := jsonx.Set(body, "stream_options", enc)
+	return out, false, err
+}
+
+// scrub keeps URLs' query strings (where some APIs put keys) out of errors.
+func scrub(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "?"); i >= 0 {
+		if j := strings.IndexAny(msg[i:], "\": "); j > 0 {
+			msg = msg[:i] + msg[i+j:]
+		}
+	}
+	return msg
+}
+
+func (s *Server) models(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.auth.Authenticate(presentedKey(r)); err != nil {
+		f := provider.FormatOpenAI
+		if r.Header.Get("Anthropic-Version") != "" {
+			f = provider.FormatAnthropic
+		}
+		writeAPIError(w, f, &apiError{Status: http.StatusUnauthorized, Code: "invalid_api_key", Message: err.Error()})
+		return
+	}
+	st := s.state.Load()
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	out := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list", Data: []model{}}
+	created := s.started.Unix()
+	for _, m := range st.routes.Models() {
+		owner := "credflow"
+		if ts, err := st.routes.Resolve(m); err == nil && len(ts) > 0 {
+			owner = ts[0].Provider
+		}
+		out.Data = append(out.Data, model{ID: m, Object: "model", Created: created, OwnedBy: owner})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,261 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/credflow/credflow/internal/jsonx"
+	"github.com/credflow/credflow/internal/provider"
+	"github.com/credflow/credflow/internal/translate"
+	"github.com/credflow/credflow/pkg/llmapi"
+)
+
+// maxResponse bounds a non-streaming upstream body held in memory.
+const maxResponse = 64 << 20
+
+// passHeaders are upstream response headers a same-format client may use.
+var passHeaders = []string{"X-Request-Id", "Request-Id", "Openai-Processing-Ms", "Retry-After",
+	"X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Requests",
+	"X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens"}
+
+func levelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+// relay sends the upstream response to the client: errors and bodies
+// translated when formats differ, streams forwarded event by event with a
+// flush per event while usage is read off them.
+func (s *Server) relay(w http.ResponseWriter, resp *http.Response, up *upstream, c *call) (int, error) {
+	if !up.translated {
+		for _, h := range passHeaders {
+			if v := resp.Header.Get(h); v != "" {
+				w.Header().Set(h, v)
+			}
+		}
+	}
+	isStream := resp.StatusCode < 300 && bytes.HasPrefix([]byte(resp.Header.Get("Content-Type")), []byte("text/event-stream"))
+	if !isStream {
+		return s.relayBody(w, resp, up, c)
+	}
+	return s.relayStream(w, resp, up, c)
+}
+
+func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstream, c *call) (int, error) {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	c.firstAt = s.opt.Now()
+	if err != nil {
+		writeAPIError(w, c.client, &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("provider %q response was cut: %v", c.ev.Provider, err)})
+		return http.StatusBadGateway, err
+	}
+	status := resp.StatusCode
+	var callErr error
+	if status >= 300 {
+		callErr = fmt.Errorf("provider %q answered %d", c.ev.Provider, status)
+		if up.translated {
+			if up.format == provider.FormatAnthropic {
+				body = translate.AnthropicErrorToOpenAI(status, body)
+			} else {
+				body = translate.OpenAIErrorToAnthropic(status, body)
+			}
+		}
+	} else {
+		tapBody(up.format, body, &c.usage)
+		if up.translated {
+			var terr error
+			if up.format == provider.FormatAnthropic {
+				body, terr = translate.AnthropicResponseToOpenAI(body, up.clientModel)
+			} else {
+				body, terr = translate.OpenAIResponseToAnthropic(body, up.clientModel)
+			}
+			if terr != nil {
+				writeAPIError(w, c.client, &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("provider %q sent a response credflow could not translate: %v", c.ev.Provider, terr)})
+				return http.StatusBadGateway, terr
+			}
+		}
+	}
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" || up.translated {
+		ct = "application/json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+	return status, callErr
+}
+
+func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *upstream, c *call) (int, error) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	// Headers go out now: a client waits for them before its first event.
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	wr := llmapi.NewWriter(w)
+	rd := llmapi.NewReader(resp.Body)
+	emit := func(ev llmapi.Event) error {
+		if c.firstAt.IsZero() {
+			c.firstAt = s.opt.Now()
+		}
+		return wr.WriteEvent(ev)
+	}
+	var tr translate.StreamTranslator
+	if up.translated {
+		if up.format == provider.FormatAnthropic {
+			tr = translate.NewAnthropicToOpenAIStream(up.clientModel, up.includeUsage)
+		} else {
+			tr = translate.NewOpenAIToAnthropicStream(up.clientModel)
+		}
+	}
+	dropUsage := !up.translated && up.format == provider.FormatOpenAI && !up.includeUsage
+	var werr error
+	for {
+		ev, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			// The upstream cut the stream: tell the client in its format
+			// rather than leave it waiting for an end that never comes.
+			s.log.Warn("upstream stream ended abruptly", "id", c.ev.ID, "provider", c.ev.Provider, "err", scrub(err))
+			cut := &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("provider %q stream was cut: %v", c.ev.Provider, scrub(err))}
+			if c.client == provider.FormatAnthropic {
+				emit(llmapi.Event{Name: "error", Data: errorBody(provider.FormatAnthropic, cut)})
+			} else {
+				emit(llmapi.Event{Data: errorBody(provider.FormatOpenAI, cut)})
+			}
+			return http.StatusOK, fmt.Errorf("stream cut: %v", scrub(err))
+		}
+		tapEvent(up.format, ev, &c.usage)
+		if tr != nil {
+			werr = tr.Translate(ev, emit)
+		} else if dropUsage && isUsageOnlyChunk(ev.Data) {
+			continue
+		} else {
+			werr = emit(ev)
+		}
+		if werr != nil {
+			// The client went away; returning cancels the upstream call.
+			return 499, errors.New("client went away mid-stream")
+		}
+	}
+	if tr != nil {
+		if err := tr.Finish(emit); err != nil {
+			return 499, errors.New("client went away mid-stream")
+		}
+	}
+	return http.StatusOK, nil
+}
+
+// isUsageOnlyChunk spots OpenAI's final usage chunk (choices: []).
+func isUsageOnlyChunk(data []byte) bool {
+	if !bytes.Contains(data, []byte(`"usage"`)) {
+		return false
+	}
+	raw, ok, err := jsonx.Get(data, "choices")
+	return err == nil && ok && string(bytes.TrimSpace(raw)) == "[]"
+}
+
+// openAIUsage and anthropicUsage are the usage objects of each API.
+type openAIUsage struct {
+	PromptTokens        int64 `json:"prompt_tokens"`
+	CompletionTokens    int64 `json:"completion_tokens"`
+	PromptTokensDetails struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+type anthropicUsage struct {
+	InputTokens              *int64 `json:"input_tokens"`
+	OutputTokens             *int64 `json:"output_tokens"`
+	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+}
+
+func applyOpenAI(raw []byte, ev *eventUsage) {
+	var u openAIUsage
+	if json.Unmarshal(raw, &u) == nil {
+		ev.InputTokens, ev.OutputTokens, ev.CachedTokens = u.PromptTokens, u.CompletionTokens, u.PromptTokensDetails.CachedTokens
+	}
+}
+
+// applyAnthropic folds a usage object in. message_delta usage is
+// cumulative, so fields present replace earlier values, never add to them.
+// The event's input counts cache reads and writes too, as OpenAI's does.
+func applyAnthropic(raw []byte, ev *eventUsage) {
+	var u anthropicUsage
+	if json.Unmarshal(raw, &u) != nil {
+		return
+	}
+	if u.InputTokens != nil {
+		ev.anthInput = *u.InputTokens
+	}
+	if u.CacheCreationInputTokens != nil {
+		ev.anthCacheWrite = *u.CacheCreationInputTokens
+	}
+	if u.CacheReadInputTokens != nil {
+		ev.anthCacheRead = *u.CacheReadInputTokens
+	}
+	if u.OutputTokens != nil {
+		ev.OutputTokens = *u.OutputTokens
+	}
+	ev.InputTokens = ev.anthInput + ev.anthCacheWrite + ev.anthCacheRead
+	ev.CachedTokens = ev.anthCacheRead
+}
+
+// eventUsage accumulates what the provider reported.
+type eventUsage struct {
+	InputTokens, OutputTokens, CachedTokens  int64
+	anthInput, anthCacheWrite, anthCacheRead int64
+}
+
+// tapBody reads usage from a non-streaming response.
+func tapBody(f provider.Format, body []byte, u *eventUsage) {
+	raw, ok, err := jsonx.Get(body, "usage")
+	if err != nil || !ok {
+		return
+	}
+	if f == provider.FormatAnthropic {
+		applyAnthropic(raw, u)
+	} else {
+		applyOpenAI(raw, u)
+	}
+}
+
+// tapEvent reads usage from a stream event without decoding the rest:
+// OpenAI's usage chunk, Anthropic's message_start and message_delta.
+func tapEvent(f provider.Format, ev llmapi.Event, u *eventUsage) {
+	if f == provider.FormatAnthropic {
+		switch ev.Name {
+		case "message_start":
+			if msg, ok, _ := jsonx.Get(ev.Data, "message"); ok {
+				if raw, ok, _ := jsonx.Get(msg, "usage"); ok {
+					applyAnthropic(raw, u)
+				}
+			}
+		case "message_delta":
+			if raw, ok, _ := jsonx.Get(ev.Data, "usage"); ok {
+				applyAnthropic(raw, u)
+			}
+		}
+		return
+	}
+	if !bytes.Contains(ev.Data, []byte(`"usage"`)) {
+		return
+	}
+	if raw, ok, _ := jsonx.Get(ev.Data, "usage"); ok && string(raw) != "null" {
+		applyOpenAI(raw, u)
+	}
+}
