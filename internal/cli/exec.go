@@ -14,6 +14,7 @@ import (
 
 type execOptions struct {
 	Profile   string
+	Key       string
 	Env       []string
 	NoMasking bool
 	Argv      []string
@@ -26,11 +27,14 @@ func newExecCmd(f *Factory) *cobra.Command {
 		Short: "Run a command with secrets injected into its environment",
 		Long: `Run COMMAND with environment variables set from vault secrets: those of a
 profile in the config file (--profile) and single ones (--env VAR=SECRET,
-which override the profile). Signals are forwarded to the command and its
+which override the profile). --key NAME sets OPENAI_BASE_URL, OPENAI_API_KEY,
+ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY so SDKs and coding agents talk to
+the credflow gateway with that virtual key. Signals are forwarded to the command and its
 exit code is credflow's. Any injected value that appears in the command's
 output is replaced by "<concealed by credflow>" unless --no-masking is given.`,
 		Example: `  credflow exec --env OPENAI_API_KEY=openai -- python app.py
-  credflow exec --profile dev -- npm run dev`,
+  credflow exec --profile dev -- npm run dev
+  credflow exec --key agent -- claude`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("give the command to run after --, e.g. 'credflow exec --env OPENAI_API_KEY=openai -- python app.py'")
@@ -44,6 +48,7 @@ output is replaced by "<concealed by credflow>" unless --no-masking is given.`,
 	}
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().StringVar(&o.Profile, "profile", "", "inject the variables of profile `P` from the config file")
+	cmd.Flags().StringVar(&o.Key, "key", "", "point OpenAI and Anthropic clients at the gateway with virtual key `NAME`")
 	cmd.Flags().StringArrayVar(&o.Env, "env", nil, "inject secret `VAR=SECRET` (repeatable)")
 	cmd.Flags().BoolVar(&o.NoMasking, "no-masking", false, "do not conceal secret values in the command's output")
 	return cmd
@@ -87,25 +92,43 @@ func runExec(cmd *cobra.Command, f *Factory, o execOptions) error {
 		}
 		refs[k] = v
 	}
-	if len(refs) == 0 {
-		return usageErrorf("nothing to inject: add --profile P or --env VAR=SECRET")
+	if len(refs) == 0 && o.Key == "" {
+		return usageErrorf("nothing to inject: add --profile P, --env VAR=SECRET or --key NAME")
 	}
-	v, closeFn, err := f.OpenVault()
-	if err != nil {
-		return err
+	purpose := "exec " + filepath.Base(o.Argv[0])
+	values := map[string]string{}
+	if o.Key != "" {
+		env, err := gatewayEnv(cmd.Context(), f, o.Key, purpose)
+		if err != nil {
+			return err
+		}
+		values = env
 	}
-	values, err := v.Resolve(cmd.Context(), refs, "exec "+filepath.Base(o.Argv[0]))
-	// Release the data file before the child runs: it may run for hours.
-	closeFn()
-	if err != nil {
-		return err
+	if len(refs) > 0 {
+		v, closeFn, err := f.OpenVault()
+		if err != nil {
+			return err
+		}
+		secrets, err := v.Resolve(cmd.Context(), refs, purpose)
+		// Release the data file before the child runs: it may run for hours.
+		closeFn()
+		if err != nil {
+			return err
+		}
+		// Explicit --env and profile entries win over --key's defaults.
+		for k, val := range secrets {
+			values[k] = val
+		}
 	}
 	spec := runner.Spec{
 		Argv: o.Argv, Env: f.Environ(), Inject: values,
 		Stdin: f.IO.In, Stdout: f.IO.Out, Stderr: f.IO.ErrOut,
 	}
 	if !o.NoMasking {
-		for _, val := range values {
+		for k, val := range values {
+			if strings.HasSuffix(k, "_BASE_URL") || k == "OPENAI_API_BASE" {
+				continue // addresses, not secrets
+			}
 			spec.Mask = append(spec.Mask, val)
 		}
 	}

@@ -142,6 +142,10 @@ OpenAI- and Anthropic-compatible gateway that accounts for every token.`,
 		newSecretsCmd(f),
 		newExecCmd(f),
 		newAuditCmd(f),
+		newServeCmd(f),
+		newStatusCmd(f),
+		newEnvCmd(f),
+		newKeysCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	return root

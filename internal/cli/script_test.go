@@ -2,17 +2,23 @@ package cli_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/credflow/credflow/internal/cli"
+	"github.com/credflow/credflow/pkg/adminapi"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/zalando/go-keyring"
 )
@@ -105,9 +111,12 @@ func runScripts(t *testing.T, backend string) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"nosecret": cmdNoSecret,
-			"waitfile": cmdWaitFile,
-			"perm":     cmdPerm,
+			"nosecret":   cmdNoSecret,
+			"waitfile":   cmdWaitFile,
+			"perm":       cmdPerm,
+			"waitdaemon": cmdWaitDaemon,
+			"chat":       cmdChat,
+			"sighup":     cmdSighup,
 		},
 	})
 }
@@ -189,5 +198,71 @@ func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
 	got := fi.Mode().Perm()
 	if (got == os.FileMode(want)) == neg {
 		ts.Fatalf("%s has mode %#o; want %s%#o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// daemonStatus asks the script's daemon (via its data dir) for its status.
+func daemonStatus(ts *testscript.TestScript) (*adminapi.Status, error) {
+	dir := ts.Getenv("CREDFLOW_DATA_DIR")
+	if dir == "" {
+		dir = filepath.Join(ts.Getenv("XDG_DATA_HOME"), "credflow")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return adminapi.NewClient(adminapi.SocketPath(dir)).Status(ctx)
+}
+
+// cmdWaitDaemon waits up to 10s for the daemon's admin API to answer.
+func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if _, err = daemonStatus(ts); err == nil {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	ts.Fatalf("daemon did not come up: %v", err)
+}
+
+// cmdChat posts an OpenAI chat request to the daemon with the key in
+// KEYFILE and writes the response body to stdout: chat KEYFILE MODEL TEXT.
+// It fails (for use with !) on a non-200 answer.
+func cmdChat(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: chat KEYFILE MODEL TEXT")
+	}
+	st, err := daemonStatus(ts)
+	ts.Check(err)
+	key := strings.TrimSpace(ts.ReadFile(args[0]))
+	body, _ := json.Marshal(map[string]any{"model": args[1], "messages": []any{map[string]string{"role": "user", "content": args[2]}}})
+	req, _ := http.NewRequest("POST", "http://"+st.Listen+"/v1/chat/completions", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	ts.Stdout().Write(out)
+	ts.Stdout().Write([]byte("\n"))
+	if (resp.StatusCode == 200) == neg {
+		ts.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// cmdSighup sends SIGHUP to the daemon and waits for it to reload (or, if
+// the reload fails, a moment for it to log that).
+func cmdSighup(ts *testscript.TestScript, neg bool, args []string) {
+	st, err := daemonStatus(ts)
+	ts.Check(err)
+	p, err := os.FindProcess(st.PID)
+	ts.Check(err)
+	ts.Check(p.Signal(syscall.SIGHUP))
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if now, err := daemonStatus(ts); err == nil && now.ReloadedAt.After(st.ReloadedAt) {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 }
