@@ -1,0 +1,393 @@
+// Command credflow-bench measures the gateway's overhead: it starts a fast
+// fake OpenAI-compatible upstream and a real `credflow serve` process on
+// loopback, drives both with the same load, and reports, in one run,
+// direct vs through credflow: closed-loop throughput and latency, added
+// latency under a fixed open-loop rate, credflow's CPU time per request
+// (from its own rusage), streaming time to first byte, and peak RSS.
+//
+// Run it through scripts/bench.sh.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+var (
+	bin         = flag.String("bin", "", "credflow binary to measure (required)")
+	duration    = flag.Duration("duration", 5*time.Second, "length of each measured phase")
+	concurrency = flag.Int("c", 32, "closed-loop concurrency")
+	rate        = flag.Int("rate", 2000, "open-loop request rate per second")
+	chunks      = flag.Int("chunks", 20, "chunks per streamed reply")
+	chunkDelay  = flag.Duration("chunk-delay", 5*time.Millisecond, "pause between upstream stream chunks")
+)
+
+const completion = `{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}},"system_fingerprint":"fp_bench"}`
+
+const request = `{"model":"bench","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Hello there, how are you doing today? Tell me something interesting."}],"temperature":0.2}`
+
+func main() {
+	flag.Parse()
+	if *bin == "" {
+		fmt.Fprintln(os.Stderr, "credflow-bench: -bin is required (scripts/bench.sh builds it)")
+		os.Exit(2)
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "credflow-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// upstream is the fake provider: a fixed completion, or a stream of chunks.
+func upstream() (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	body := []byte(completion)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		data, _ := io.ReadAll(r.Body)
+		if bytes.Contains(data, []byte(`"stream":true`)) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fl := w.(http.Flusher)
+			for i := 0; i < *chunks; i++ {
+				fmt.Fprintf(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok%d \"},\"finish_reason\":null}]}\n\n", i)
+				fl.Flush()
+				time.Sleep(*chunkDelay)
+			}
+			io.WriteString(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"bench\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":20,\"total_tokens\":32}}\n\ndata: [DONE]\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	return srv, "http://" + ln.Addr().String(), nil
+}
+
+type daemon struct {
+	cmd  *exec.Cmd
+	addr string
+	key  string
+}
+
+func startCredflow(up string) (*daemon, func(), error) {
+	dir, err := os.MkdirTemp("", "credflow-bench-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := fmt.Sprintf(`server:
+  listen: %s
+  log_level: warn
+vault:
+  backend: file
+providers:
+  up:
+    type: openai-compatible
+    base_url: %s/v1
+routes:
+  - model: bench
+    targets: [up]
+`, addr, up)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return nil, cleanup, err
+	}
+	env := append(os.Environ(), "CREDFLOW_CONFIG="+cfgPath, "CREDFLOW_DATA_DIR="+filepath.Join(dir, "data"),
+		"CREDFLOW_VAULT_PASSPHRASE=bench", "CREDFLOW_VAULT_SCRYPT_WORK_FACTOR=10")
+	keyCmd := exec.Command(*bin, "keys", "create", "bench")
+	keyCmd.Env = env
+	out, err := keyCmd.Output()
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("keys create: %w", err)
+	}
+	d := &daemon{addr: addr, key: strings.TrimSpace(string(out))}
+	d.cmd = exec.Command(*bin, "serve")
+	d.cmd.Env = env
+	d.cmd.Stderr = os.Stderr
+	if err := d.cmd.Start(); err != nil {
+		return nil, cleanup, err
+	}
+	stop := func() {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		d.cmd.Wait()
+		cleanup()
+	}
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return d, stop, nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	stop()
+	return nil, nil, fmt.Errorf("credflow serve did not start listening on %s", addr)
+}
+
+// cpuTime reads a process's user+system CPU time from /proc (Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / hz, nil
+}
+
+func peakRSS(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "n/a"
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "VmHWM:"))
+		}
+	}
+	return "n/a"
+}
+
+type result struct {
+	n       int
+	errs    int
+	elapsed time.Duration
+	lat     []time.Duration
+}
+
+func (r *result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	return r.lat[int(float64(len(r.lat)-1)*p)]
+}
+
+func client() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}}
+}
+
+func do(c *http.Client, url, key, body string) (time.Duration, time.Duration, error) {
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 512)
+	var ttfb time.Duration
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 && ttfb == 0 {
+			ttfb = time.Since(start)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	if resp.StatusCode != 200 {
+		return 0, 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return time.Since(start), ttfb, nil
+}
+
+func closedLoop(url, key string) *result {
+	c := client()
+	r := &result{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(*duration)
+	start := time.Now()
+	for i := 0; i < *concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			errs := 0
+			for time.Now().Before(deadline) {
+				d, _, err := do(c, url, key, request)
+				if err != nil {
+					errs++
+					continue
+				}
+				local = append(local, d)
+			}
+			mu.Lock()
+			r.lat = append(r.lat, local...)
+			r.errs += errs
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	r.elapsed = time.Since(start)
+	r.n = len(r.lat)
+	return r
+}
+
+func openLoop(url, key string) *result {
+	c := client()
+	r := &result{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(*rate)
+	total := int(duration.Seconds() * float64(*rate))
+	start := time.Now()
+	var errs atomic.Int64
+	for i := 0; i < total; i++ {
+		// Schedule by the clock, not by the last send, so a slow response
+		// does not slow the offered load (no coordinated omission).
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, _, err := do(c, url, key, request)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			mu.Lock()
+			r.lat = append(r.lat, d)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	r.elapsed = time.Since(start)
+	r.n = len(r.lat)
+	r.errs = int(errs.Load())
+	return r
+}
+
+func streamTTFB(url, key string) (*result, error) {
+	c := client()
+	r := &result{}
+	body := strings.Replace(request, `"temperature":0.2`, `"temperature":0.2,"stream":true`, 1)
+	for i := 0; i < 50; i++ {
+		_, ttfb, err := do(c, url, key, body)
+		if err != nil {
+			return nil, err
+		}
+		r.lat = append(r.lat, ttfb)
+	}
+	r.n = len(r.lat)
+	return r, nil
+}
+
+func run() error {
+	srv, up, err := upstream()
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	d, stop, err := startCredflow(up)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	direct := up + "/v1/chat/completions"
+	through := "http://" + d.addr + "/v1/chat/completions"
+	pid := d.cmd.Process.Pid
+
+	// Warm both paths (connection pools, first-request costs).
+	for _, u := range []string{direct, through} {
+		for i := 0; i < 200; i++ {
+			if _, _, err := do(client(), u, d.key, request); err != nil {
+				return fmt.Errorf("warm-up %s: %w", u, err)
+			}
+		}
+	}
+	fmt.Printf("credflow-bench: %d-core machine, phases of %s, upstream replies in-process\n\n", runtimeCPUs(), *duration)
+
+	cd := closedLoop(direct, "")
+	cpu0, _ := cpuTime(pid)
+	ct := closedLoop(through, d.key)
+	cpu1, _ := cpuTime(pid)
+	fmt.Printf("closed loop, concurrency %d        direct        through credflow   ratio\n", *concurrency)
+	fmt.Printf("  throughput (req/s)          %10.0f    %14.0f     %.2f\n", rps(cd), rps(ct), rps(ct)/rps(cd))
+	fmt.Printf("  p50 latency                 %10s    %14s     %.2f\n", cd.pct(.5), ct.pct(.5), ratio(ct.pct(.5), cd.pct(.5)))
+	fmt.Printf("  p99 latency                 %10s    %14s     %.2f\n", cd.pct(.99), ct.pct(.99), ratio(ct.pct(.99), cd.pct(.99)))
+	fmt.Printf("  errors                      %10d    %14d\n", cd.errs, ct.errs)
+	fmt.Printf("  credflow CPU per request    %28s\n\n", perReq(cpu1-cpu0, ct.n))
+
+	od := openLoop(direct, "")
+	cpu2, _ := cpuTime(pid)
+	ot := openLoop(through, d.key)
+	cpu3, _ := cpuTime(pid)
+	fmt.Printf("open loop, %d req/s                direct        through credflow   added\n", *rate)
+	fmt.Printf("  achieved (req/s)            %10.0f    %14.0f\n", rps(od), rps(ot))
+	fmt.Printf("  p50 latency                 %10s    %14s     %s\n", od.pct(.5), ot.pct(.5), ot.pct(.5)-od.pct(.5))
+	fmt.Printf("  p99 latency                 %10s    %14s     %s\n", od.pct(.99), ot.pct(.99), ot.pct(.99)-od.pct(.99))
+	fmt.Printf("  errors                      %10d    %14d\n", od.errs, ot.errs)
+	fmt.Printf("  credflow CPU per request    %28s\n\n", perReq(cpu3-cpu2, ot.n))
+
+	sd, err := streamTTFB(direct, "")
+	if err != nil {
+		return err
+	}
+	st, err := streamTTFB(through, d.key)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("streaming (%d chunks, %s apart)   direct        through credflow   added\n", *chunks, *chunkDelay)
+	fmt.Printf("  time to first byte p50      %10s    %14s     %s\n", sd.pct(.5), st.pct(.5), st.pct(.5)-sd.pct(.5))
+	fmt.Printf("  time to first byte p99      %10s    %14s     %s\n\n", sd.pct(.99), st.pct(.99), st.pct(.99)-sd.pct(.99))
+	fmt.Printf("credflow peak RSS (VmHWM): %s\n", peakRSS(pid))
+	return nil
+}
+
+func rps(r *result) float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func perReq(cpu time.Duration, n int) string {
+	if n == 0 {
+		return "n/a"
+	}
+	return (cpu / time.Duration(n)).String()
+}
+
+func runtimeCPUs() int {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(data), "processor\t:")
+}
