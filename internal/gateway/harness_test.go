@@ -215,6 +215,15 @@ routes:
 // startGateway runs a gateway with cfg ({{OPENAI}} and {{ANTHROPIC}} are
 // replaced by the fake upstreams' URLs) and one virtual key.
 func startGateway(t *testing.T, cfg string, oa, an *httptest.Server) *env {
+	return startGatewayTB(t, t, cfg, oa, an)
+}
+
+// startGatewayB starts a gateway for a benchmark.
+func startGatewayB(b *testing.B, _ *testing.T, cfg string) *env {
+	return startGatewayTB(b, nil, cfg, nil, nil)
+}
+
+func startGatewayTB(t testing.TB, tt *testing.T, cfg string, oa, an *httptest.Server) *env {
 	t.Helper()
 	dir := t.TempDir()
 	// An upstream a test does not use points at the discard port.
@@ -226,7 +235,7 @@ func startGateway(t *testing.T, cfg string, oa, an *httptest.Server) *env {
 		anURL = an.URL
 	}
 	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "{{OPENAI}}", oaURL), "{{ANTHROPIC}}", anURL)
-	e := &env{t: t, dataDir: dir, cfgText: cfg, done: make(chan error, 1)}
+	e := &env{t: tt, dataDir: dir, cfgText: cfg, done: make(chan error, 1)}
 	openStore := func() (*store.DB, error) {
 		return store.Open(filepath.Join(dir, store.FileName), store.Options{Process: "test"})
 	}

@@ -33,6 +33,9 @@ func NewMock(name string, opt config.MockOptions) *Mock {
 	if opt.ChunkSize <= 0 {
 		opt.ChunkSize = 1
 	}
+	// The mock counts every request; build the tokenizer now, off the
+	// request path.
+	tokens.Warm(tokens.O200K)
 	return &Mock{name: name, opt: opt}
 }
 

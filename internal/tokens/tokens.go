@@ -68,6 +68,10 @@ func Encoder(name string) (*tiktoken.Tiktoken, error) {
 	return l.enc, l.err
 }
 
+// Warm builds the named encoder in the background, so the first request
+// that needs it does not pay for the build.
+func Warm(name string) { go Encoder(name) }
+
 // Count returns the number of tokens of text for model.
 func Count(model, text string) int {
 	enc, err := Encoder(EncodingFor(model))
