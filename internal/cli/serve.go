@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/credflow/credflow/internal/config"
@@ -133,6 +134,18 @@ func runServe(cmd *cobra.Command, f *Factory, o serveOptions) error {
 			}
 		}
 	}()
+	// CREDFLOW_CPUPROFILE=FILE writes a CPU profile of the whole run, for
+	// performance work (see scripts/bench.sh).
+	if path := f.Getenv("CREDFLOW_CPUPROFILE"); path != "" {
+		pf, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	if err := srv.Run(ctx); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}

@@ -168,15 +168,7 @@ func isUsageOnlyChunk(data []byte) bool {
 	return err == nil && ok && string(bytes.TrimSpace(raw)) == "[]"
 }
 
-// openAIUsage and anthropicUsage are the usage objects of each API.
-type openAIUsage struct {
-	PromptTokens        int64 `json:"prompt_tokens"`
-	CompletionTokens    int64 `json:"completion_tokens"`
-	PromptTokensDetails struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-}
-
+// anthropicUsage is Anthropic's usage object; absent fields stay nil.
 type anthropicUsage struct {
 	InputTokens              *int64 `json:"input_tokens"`
 	OutputTokens             *int64 `json:"output_tokens"`
@@ -184,11 +176,27 @@ type anthropicUsage struct {
 	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
 }
 
+// applyOpenAI reads OpenAI's usage object. It runs for every request, so
+// it picks the three counts out with jsonx rather than decoding the object.
 func applyOpenAI(raw []byte, ev *eventUsage) {
-	var u openAIUsage
-	if json.Unmarshal(raw, &u) == nil {
-		ev.InputTokens, ev.OutputTokens, ev.CachedTokens = u.PromptTokens, u.CompletionTokens, u.PromptTokensDetails.CachedTokens
+	ev.InputTokens = intField(raw, "prompt_tokens")
+	ev.OutputTokens = intField(raw, "completion_tokens")
+	if d, ok, _ := jsonx.Get(raw, "prompt_tokens_details"); ok {
+		ev.CachedTokens = intField(d, "cached_tokens")
 	}
+}
+
+// intField reads a top-level integer; absent, null or malformed is 0.
+func intField(obj []byte, key string) int64 {
+	raw, ok, err := jsonx.Get(obj, key)
+	if err != nil || !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // applyAnthropic folds a usage object in. message_delta usage is
