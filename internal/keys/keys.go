@@ -24,6 +24,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/credflow/credflow/internal/glob"
 	"slices"
 	"strings"
 	"time"
@@ -254,46 +255,9 @@ func CheckModels(patterns []string) ([]string, error) {
 	return out, nil
 }
 
-// Match reports whether model matches pattern. '*' matches any run of
-// characters, '/' included (so "openrouter/*" matches
-// "openrouter/anthropic/claude-sonnet-4"); '?' matches exactly one
-// character; every other character matches itself, case-sensitively. The
-// whole model must match. It does not allocate.
-func Match(pattern, model string) bool {
-	// The iterative algorithm with one backtrack point: on a mismatch,
-	// let the last '*' swallow one more character and retry.
-	px, mx := 0, 0
-	starPx, starMx := -1, 0
-	for px < len(pattern) || mx < len(model) {
-		if px < len(pattern) {
-			switch c := pattern[px]; c {
-			case '*':
-				starPx, starMx = px, mx+1
-				px++
-				continue
-			case '?':
-				if mx < len(model) {
-					px++
-					mx++
-					continue
-				}
-			default:
-				if mx < len(model) && model[mx] == c {
-					px++
-					mx++
-					continue
-				}
-			}
-		}
-		if starPx >= 0 && starMx <= len(model) {
-			px, mx = starPx+1, starMx
-			starMx++
-			continue
-		}
-		return false
-	}
-	return true
-}
+// Match reports whether model matches pattern (see glob.Match), the same
+// rule routes use.
+func Match(pattern, model string) bool { return glob.Match(pattern, model) }
 
 // models renders patterns for messages.
 func modelsText(models []string) string {

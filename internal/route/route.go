@@ -9,6 +9,7 @@ package route
 
 import (
 	"fmt"
+	"github.com/credflow/credflow/internal/glob"
 	"sort"
 	"strings"
 
@@ -86,7 +87,7 @@ func (t *Table) Resolve(model string) ([]Target, error) {
 		return []Target{{Provider: p, Model: m}}, nil
 	}
 	for _, g := range t.globs {
-		if Match(g.pattern, model) {
+		if glob.Match(g.pattern, model) {
 			return expand(g.targets, model), nil
 		}
 	}
@@ -117,40 +118,4 @@ func (t *Table) Models() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// Match reports whether s matches a glob pattern where '*' matches any run
-// of characters (slashes included, so "*" covers "org/model") and '?' one
-// character. Model names have no other special syntax.
-func Match(pattern, s string) bool {
-	px, sx := 0, 0
-	nextP, nextS := -1, -1
-	for px < len(pattern) || sx < len(s) {
-		if px < len(pattern) {
-			switch c := pattern[px]; c {
-			case '*':
-				nextP, nextS = px, sx+1
-				px++
-				continue
-			case '?':
-				if sx < len(s) {
-					px++
-					sx++
-					continue
-				}
-			default:
-				if sx < len(s) && s[sx] == c {
-					px++
-					sx++
-					continue
-				}
-			}
-		}
-		if nextS > 0 && nextS <= len(s) {
-			px, sx = nextP, nextS
-			continue
-		}
-		return false
-	}
-	return true
 }
