@@ -146,6 +146,7 @@ OpenAI- and Anthropic-compatible gateway that accounts for every token.`,
 		newStatusCmd(f),
 		newEnvCmd(f),
 		newKeysCmd(f),
+		newModelsCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	return root

@@ -30,6 +30,9 @@ type Config struct {
 	Providers map[string]Provider `yaml:"providers"`
 	// Routes map requested model names to provider targets, first match wins.
 	Routes []Route `yaml:"routes"`
+	// Prices override the embedded price table for local or negotiated
+	// models: keys are "model" or "provider/model".
+	Prices map[string]PriceOverride `yaml:"prices"`
 
 	// Path is where the config was read from; empty for embedded defaults.
 	Path string `yaml:"-"`
@@ -100,6 +103,17 @@ type MockOptions struct {
 	FailStatus int `yaml:"fail_status"`
 	// CutAfter cuts a stream after this many chunks (no final events).
 	CutAfter int `yaml:"cut_after"`
+}
+
+// PriceOverride is a model's price in USD per 1M tokens (decimal strings,
+// "0.15") and its limits in tokens; empty or 0 keeps the table's value.
+type PriceOverride struct {
+	Input      string `yaml:"input"`
+	Output     string `yaml:"output"`
+	CacheRead  string `yaml:"cache_read"`
+	CacheWrite string `yaml:"cache_write"`
+	Context    int    `yaml:"context"`
+	MaxOutput  int    `yaml:"max_output"`
 }
 
 // Route sends a requested model to an ordered list of targets. Model is an
@@ -300,6 +314,9 @@ func (c *Config) applyDefaults() {
 // NameRE is what a secret, profile or provider name may look like.
 var NameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
+// usdRE is a non-negative decimal amount, optionally with "$" or "usd".
+var usdRE = regexp.MustCompile(`^\$?[0-9]+(\.[0-9]{1,6})?(\s*(?i:usd))?$`)
+
 // EnvVarRE is what an environment variable name may look like.
 var EnvVarRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
@@ -370,6 +387,16 @@ func (c *Config) validate() []Problem {
 		}
 		if p.Mock.FailStatus != 0 && (p.Mock.FailStatus < 400 || p.Mock.FailStatus > 599) {
 			add("must be an HTTP error status from 400 to 599", "providers", name, "mock", "fail_status")
+		}
+	}
+	for model, o := range c.Prices {
+		for _, f := range []struct{ name, v string }{{"input", o.Input}, {"output", o.Output}, {"cache_read", o.CacheRead}, {"cache_write", o.CacheWrite}} {
+			if f.v != "" && !usdRE.MatchString(strings.TrimSpace(f.v)) {
+				add(fmt.Sprintf("%q is not a price: write USD per 1M tokens as a decimal, e.g. \"0.15\"", f.v), "prices", model, f.name)
+			}
+		}
+		if o.Context < 0 || o.MaxOutput < 0 {
+			add("context and max_output must not be negative", "prices", model)
 		}
 	}
 	for i, r := range c.Routes {
