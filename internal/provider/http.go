@@ -92,7 +92,12 @@ func (p *httpProvider) Send(ctx context.Context, r *Request) (*http.Response, er
 	}
 	timer := time.AfterFunc(p.timeout, cancel)
 	resp, err := p.client.Do(req)
-	if !timer.Stop() && err != nil {
+	if !timer.Stop() {
+		// The timer fired: even headers that arrived in the same instant
+		// belong to a cancelled request whose body cannot be read.
+		if err == nil {
+			resp.Body.Close()
+		}
 		cancel()
 		return nil, &TimeoutError{Provider: p.name, After: p.timeout}
 	}

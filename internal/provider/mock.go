@@ -268,6 +268,8 @@ func (s *sse) pause() {
 	select {
 	case <-s.ctx.Done():
 		t.Stop()
+		// An abandoned stream must not end in a clean EOF.
+		s.w.CloseWithError(s.ctx.Err())
 		s.failed = true
 	case <-t.C:
 	}
@@ -276,14 +278,14 @@ func (s *sse) pause() {
 func (m *Mock) stream(ctx context.Context, body func(*sse)) *http.Response {
 	pr, pw := io.Pipe()
 	s := &sse{w: pw, ctx: ctx, delay: m.opt.ChunkDelay.Std()}
+	// A client that goes away closes the reader; unblock the writer.
+	// Stopped once the stream is written, so that no goroutine waits on a
+	// context that never ends.
+	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
 	go func() {
 		body(s)
+		stop()
 		pw.Close()
-	}()
-	go func() {
-		// A client that goes away closes the reader; unblock the writer.
-		<-ctx.Done()
-		pr.CloseWithError(ctx.Err())
 	}()
 	return &http.Response{
 		StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
