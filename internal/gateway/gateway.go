@@ -28,6 +28,7 @@ import (
 	"github.com/credflow/credflow/internal/buildinfo"
 	"github.com/credflow/credflow/internal/config"
 	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/internal/pricing"
 	"github.com/credflow/credflow/internal/provider"
 	"github.com/credflow/credflow/internal/route"
 	"github.com/credflow/credflow/internal/store"
@@ -61,6 +62,28 @@ type state struct {
 	routes    *route.Table
 	providers map[string]provider.Provider
 	status    []adminapi.ProviderStatus
+	prices    *pricing.Table
+	// priceIDs maps a provider name to its price-table provider id.
+	priceIDs map[string]string
+	// priceCache memoises lookups: "provider\x00model" -> cachedPrice.
+	priceCache sync.Map
+}
+
+type cachedPrice struct {
+	p  pricing.Price
+	ok bool
+}
+
+// price finds the price of an upstream model, once per state.
+func (st *state) price(prov, model string) (pricing.Price, bool) {
+	k := prov + "\x00" + model
+	if v, ok := st.priceCache.Load(k); ok {
+		c := v.(cachedPrice)
+		return c.p, c.ok
+	}
+	p, ok := st.prices.Lookup(st.priceIDs[prov], model)
+	st.priceCache.Store(k, cachedPrice{p, ok})
+	return p, ok
 }
 
 // Server is a running gateway.
@@ -70,6 +93,7 @@ type Server struct {
 	state   atomic.Pointer[state]
 	auth    *keys.Authenticator
 	bus     *Bus
+	metrics *metrics
 	tr      http.RoundTripper
 	started time.Time
 	// reloaded is the time of the last successful reload, as unix nanos.
@@ -95,6 +119,7 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		opt.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	s := &Server{opt: opt, log: opt.Logger, bus: NewBus(), auth: keys.NewAuthenticator(opt.Now), started: opt.Now()}
+	s.metrics = newMetrics(s)
 	s.tr = opt.Transport
 	if s.tr == nil {
 		s.tr = provider.NewTransport()
@@ -238,7 +263,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config) (*state, error) 
 			return nil, fmt.Errorf("read provider keys: %w", err)
 		}
 	}
-	st := &state{cfg: cfg, routes: routes, providers: map[string]provider.Provider{}}
+	st := &state{cfg: cfg, routes: routes, providers: map[string]provider.Provider{}, prices: PriceTable(cfg), priceIDs: map[string]string{}}
 	pnames := make([]string, 0, len(cfg.Providers))
 	for n := range cfg.Providers {
 		pnames = append(pnames, n)
@@ -251,6 +276,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config) (*state, error) 
 			return nil, err
 		}
 		st.providers[name] = p
+		st.priceIDs[name] = PricingProvider(st.prices, pc)
 		ps := adminapi.ProviderStatus{Name: name, Type: pc.Type, Format: p.Format().String(), Secret: pc.Secret, SecretPresent: p.HasCredential()}
 		if e, ok := missing[pc.Secret]; ok {
 			ps.Problem = e.Error()

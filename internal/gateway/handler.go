@@ -14,6 +14,7 @@ import (
 
 	"github.com/credflow/credflow/internal/jsonx"
 	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/internal/pricing"
 	"github.com/credflow/credflow/internal/provider"
 	"github.com/credflow/credflow/internal/route"
 	"github.com/credflow/credflow/internal/translate"
@@ -33,6 +34,8 @@ func (s *Server) clientMux() http.Handler {
 		mux.Handle("POST "+path, s.endpoint(ep))
 	}
 	mux.HandleFunc("GET /v1/models", s.models)
+	// Prometheus metrics: names and counts only, on the loopback listener.
+	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`)
@@ -68,6 +71,8 @@ type call struct {
 	client   provider.Format
 	endpoint provider.Endpoint
 	usage    eventUsage
+	// st is the state the request was served with (for prices).
+	st *state
 }
 
 func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
@@ -89,6 +94,21 @@ func (s *Server) finish(c *call, status int, err error) {
 	c.ev.Time = now.UTC()
 	c.ev.Status = status
 	c.ev.InputTokens, c.ev.OutputTokens, c.ev.CachedTokens = c.usage.InputTokens, c.usage.OutputTokens, c.usage.CachedTokens
+	c.ev.CacheWriteTokens = c.usage.CacheWriteTokens
+	if c.st != nil && c.ev.Provider != "" && (c.ev.InputTokens > 0 || c.ev.OutputTokens > 0) {
+		if p, ok := c.st.price(c.ev.Provider, c.ev.UpstreamModel); ok {
+			u := pricing.Usage{
+				Input:      c.ev.InputTokens - c.ev.CachedTokens - c.ev.CacheWriteTokens,
+				Output:     c.ev.OutputTokens,
+				CacheRead:  c.ev.CachedTokens,
+				CacheWrite: c.ev.CacheWriteTokens,
+			}
+			if cost, ok := p.Cost(u); ok {
+				c.ev.CostMicros, c.ev.CostKnown = int64(cost), true
+			}
+		}
+	}
+	s.metrics.observe(&c.ev)
 	c.ev.LatencyMS = float64(now.Sub(c.start).Microseconds()) / 1000
 	if !c.firstAt.IsZero() {
 		c.ev.TTFBMS = float64(c.firstAt.Sub(c.start).Microseconds()) / 1000
@@ -108,6 +128,7 @@ func (s *Server) finish(c *call, status int, err error) {
 // serve runs the request path and returns the status sent.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
 	st := s.state.Load()
+	c.st = st
 	fail := func(e *apiError) (int, error) {
 		writeAPIError(w, c.client, e)
 		return e.Status, e

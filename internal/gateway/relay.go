@@ -221,10 +221,12 @@ func applyAnthropic(raw []byte, ev *eventUsage) {
 	}
 	ev.InputTokens = ev.anthInput + ev.anthCacheWrite + ev.anthCacheRead
 	ev.CachedTokens = ev.anthCacheRead
+	ev.CacheWriteTokens = ev.anthCacheWrite
 }
 
 // eventUsage accumulates what the provider reported.
 type eventUsage struct {
+	CacheWriteTokens int64
 	InputTokens, OutputTokens, CachedTokens  int64
 	anthInput, anthCacheWrite, anthCacheRead int64
 }

@@ -48,6 +48,12 @@ type Event struct {
 	InputTokens   int64     `json:"input_tokens"`
 	OutputTokens  int64     `json:"output_tokens"`
 	CachedTokens  int64     `json:"cached_tokens,omitempty"`
+	// CacheWriteTokens are prompt tokens written to the provider's cache.
+	CacheWriteTokens int64 `json:"cache_write_tokens,omitempty"`
+	// CostMicros is the cost in micro-dollars when CostKnown; a model
+	// without a known price has CostKnown false, never a zero cost.
+	CostMicros int64 `json:"cost_micros"`
+	CostKnown  bool  `json:"cost_known"`
 	LatencyMS     float64   `json:"latency_ms"`
 	TTFBMS        float64   `json:"ttfb_ms,omitempty"`
 	Error         string    `json:"error,omitempty"`

@@ -1,0 +1,78 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/credflow/credflow/pkg/adminapi"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the Prometheus series served on GET /metrics. Labels are
+// names only (key, model, provider): never key values or prompt text.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	tokens   *prometheus.CounterVec
+	cost     *prometheus.CounterVec
+	unpriced *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	ttfb     *prometheus.HistogramVec
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	lbl := []string{"key", "model", "provider"}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "credflow_requests_total",
+		Help: "Requests served, by virtual key, requested model, provider and HTTP status."}, append(lbl, "status"))
+	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "credflow_tokens_total",
+		Help: "Tokens reported by providers, by kind (input includes cached; cached; cache_write; output)."}, append(lbl, "kind"))
+	m.cost = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "credflow_cost_usd_total",
+		Help: "Cost of requests with a known price, in US dollars."}, lbl)
+	m.unpriced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "credflow_unpriced_requests_total",
+		Help: "Requests that used tokens of a model with no known price (their cost is unknown, not zero)."}, lbl)
+	buckets := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120}
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "credflow_request_duration_seconds",
+		Help: "Time from request to the end of the response (whole stream).", Buckets: buckets}, lbl)
+	m.ttfb = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "credflow_time_to_first_byte_seconds",
+		Help: "Time from request to the first byte of the response body.", Buckets: buckets}, lbl)
+	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "credflow_requests_in_flight",
+		Help: "Requests being served now."}, func() float64 { return float64(s.inflight.Load()) })
+	m.reg.MustRegister(m.requests, m.tokens, m.cost, m.unpriced, m.latency, m.ttfb, inflight,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observe(ev *adminapi.Event) {
+	k, mo, p := ev.Key, ev.Model, ev.Provider
+	m.requests.WithLabelValues(k, mo, p, strconv.Itoa(ev.Status)).Inc()
+	if ev.InputTokens == 0 && ev.OutputTokens == 0 {
+		if ev.LatencyMS > 0 && p != "" {
+			m.latency.WithLabelValues(k, mo, p).Observe(ev.LatencyMS / 1000)
+		}
+		return
+	}
+	m.tokens.WithLabelValues(k, mo, p, "input").Add(float64(ev.InputTokens))
+	m.tokens.WithLabelValues(k, mo, p, "output").Add(float64(ev.OutputTokens))
+	if ev.CachedTokens > 0 {
+		m.tokens.WithLabelValues(k, mo, p, "cached").Add(float64(ev.CachedTokens))
+	}
+	if ev.CacheWriteTokens > 0 {
+		m.tokens.WithLabelValues(k, mo, p, "cache_write").Add(float64(ev.CacheWriteTokens))
+	}
+	if ev.CostKnown {
+		m.cost.WithLabelValues(k, mo, p).Add(float64(ev.CostMicros) / 1e6)
+	} else {
+		m.unpriced.WithLabelValues(k, mo, p).Inc()
+	}
+	m.latency.WithLabelValues(k, mo, p).Observe(ev.LatencyMS / 1000)
+	if ev.TTFBMS > 0 {
+		m.ttfb.WithLabelValues(k, mo, p).Observe(ev.TTFBMS / 1000)
+	}
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
