@@ -226,7 +226,7 @@ func applyAnthropic(raw []byte, ev *eventUsage) {
 
 // eventUsage accumulates what the provider reported.
 type eventUsage struct {
-	CacheWriteTokens int64
+	CacheWriteTokens                         int64
 	InputTokens, OutputTokens, CachedTokens  int64
 	anthInput, anthCacheWrite, anthCacheRead int64
 }

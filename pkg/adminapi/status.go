@@ -52,11 +52,11 @@ type Event struct {
 	CacheWriteTokens int64 `json:"cache_write_tokens,omitempty"`
 	// CostMicros is the cost in micro-dollars when CostKnown; a model
 	// without a known price has CostKnown false, never a zero cost.
-	CostMicros int64 `json:"cost_micros"`
-	CostKnown  bool  `json:"cost_known"`
-	LatencyMS     float64   `json:"latency_ms"`
-	TTFBMS        float64   `json:"ttfb_ms,omitempty"`
-	Error         string    `json:"error,omitempty"`
+	CostMicros int64   `json:"cost_micros"`
+	CostKnown  bool    `json:"cost_known"`
+	LatencyMS  float64 `json:"latency_ms"`
+	TTFBMS     float64 `json:"ttfb_ms,omitempty"`
+	Error      string  `json:"error,omitempty"`
 }
 
 // Status asks the daemon how it is.
