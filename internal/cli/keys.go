@@ -55,7 +55,7 @@ type daemonKeys struct{ c *adminapi.Client }
 func secondsOf(d time.Duration) int64 { return int64(d / time.Second) }
 
 func (d daemonKeys) Create(ctx context.Context, name string, opts keys.CreateOptions) (*adminapi.IssuedKey, error) {
-	return d.c.CreateKey(ctx, adminapi.CreateKeyRequest{Name: name, Models: opts.Models, ExpiresInSeconds: secondsOf(opts.ExpiresIn)})
+	return d.c.CreateKey(ctx, adminapi.CreateKeyRequest{Name: name, Models: opts.Models, ExpiresInSeconds: secondsOf(opts.ExpiresIn), Policy: opts.Policy})
 }
 
 func (d daemonKeys) List(ctx context.Context) ([]adminapi.Key, error) { return d.c.ListKeys(ctx) }
@@ -70,7 +70,7 @@ func (d daemonKeys) Rotate(ctx context.Context, name string, grace time.Duration
 }
 
 func (d daemonKeys) Update(ctx context.Context, name string, opts keys.UpdateOptions) (*adminapi.Key, error) {
-	req := adminapi.UpdateKeyRequest{Models: opts.Models}
+	req := adminapi.UpdateKeyRequest{Models: opts.Models, Policy: opts.Policy}
 	if opts.ExpiresIn != nil {
 		s := secondsOf(*opts.ExpiresIn)
 		req.ExpiresInSeconds = &s
@@ -268,6 +268,7 @@ type keysCreateOptions struct {
 	Name    string
 	Models  []string
 	Expires string
+	Limits  limitFlags
 }
 
 func newKeysCreateCmd(f *Factory) *cobra.Command {
@@ -280,9 +281,15 @@ time it is shown. Give it to a client as its API key for the gateway.
 
 --models limits the key to models matching glob patterns: '*' matches any run
 of characters ('/' included) and '?' one character. Without it the key may use
-every model.`,
+every model.
+
+--budget caps spend per period (day, week, month in UTC, or total) in dollars
+or tokens; a request that would pass a hard budget gets a 429 that says which
+budget and when it resets. --soft-budget only warns (log and event). --rpm,
+--tpm and --max-concurrent limit the request rate, token rate and parallelism.`,
 		Example: `  credflow keys create agent
   credflow keys create ci --models 'gpt-4o*' --models 'claude-*' --expires 90d
+  credflow keys create agent --budget 5usd/day --soft-budget 3usd/day --rpm 60
   KEY=$(credflow keys create scratch --expires 12h)`,
 		Args: exactArgs(1, "the key's NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -292,6 +299,9 @@ every model.`,
 				return err
 			}
 			opts := keys.CreateOptions{Models: models}
+			if opts.Policy, err = o.Limits.policy(); err != nil {
+				return err
+			}
 			if o.Expires != "" {
 				if opts.ExpiresIn, err = parseExpires(o.Expires); err != nil {
 					return err
@@ -310,6 +320,7 @@ every model.`,
 	}
 	cmd.Flags().StringSliceVar(&o.Models, "models", nil, "allow only models matching `PATTERN` (repeat, or separate with commas)")
 	cmd.Flags().StringVar(&o.Expires, "expires", "", "expire after `DURATION` (e.g. 12h, 30d, 2w; default never)")
+	o.Limits.add(cmd, false)
 	return cmd
 }
 
@@ -340,7 +351,7 @@ func newKeysListCmd(f *Factory) *cobra.Command {
 			}
 			now := f.Now()
 			tw := table(f.IO.Out)
-			fmt.Fprintln(tw, "NAME\tPREFIX\tSTATE\tMODELS\tEXPIRES\tAGE\tNOTE")
+			fmt.Fprintln(tw, "NAME\tPREFIX\tSTATE\tMODELS\tLIMITS\tEXPIRES\tAGE\tNOTE")
 			for _, k := range ks {
 				note := ""
 				switch {
@@ -349,7 +360,7 @@ func newKeysListCmd(f *Factory) *cobra.Command {
 				case k.PreviousPrefix != "":
 					note = fmt.Sprintf("old key %s... accepted until %s", k.PreviousPrefix, keyWhen(k.PreviousUntil))
 				}
-				fmt.Fprintf(tw, "%s\t%s...\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.Prefix, k.State, modelsList(k.Models), keyWhen(k.ExpiresAt), ago(now.Sub(k.CreatedAt)), note)
+				fmt.Fprintf(tw, "%s\t%s...\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.Prefix, k.State, modelsList(k.Models), limitsText(k.Policy), keyWhen(k.ExpiresAt), ago(now.Sub(k.CreatedAt)), note)
 			}
 			return tw.Flush()
 		},
@@ -363,6 +374,7 @@ type keysUpdateOptions struct {
 	Models    []string
 	AllModels bool
 	Expires   string
+	Limits    limitFlags
 }
 
 func newKeysUpdateCmd(f *Factory) *cobra.Command {
@@ -373,13 +385,16 @@ func newKeysUpdateCmd(f *Factory) *cobra.Command {
 		Example: `  credflow keys update agent --models 'claude-*'
   credflow keys update agent --all-models
   credflow keys update agent --expires 30d      # 30 days from now
-  credflow keys update agent --expires never`,
+  credflow keys update agent --expires never
+  credflow keys update agent --budget 10usd/month --rpm 30   # replaces all limits
+  credflow keys update agent --no-limits`,
 		Args: exactArgs(1, "the key's NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			setModels := cmd.Flags().Changed("models")
-			if !setModels && !o.AllModels && o.Expires == "" {
-				return usageErrorf("nothing to update: give --models, --all-models or --expires")
+			setLimits := o.Limits.changed(cmd)
+			if !setModels && !o.AllModels && o.Expires == "" && !setLimits {
+				return usageErrorf("nothing to update: give --models, --all-models, --expires, or budgets and limits (--budget, --rpm, ... or --no-limits)")
 			}
 			models, err := checkKeyArgs(o.Name, o.Models)
 			if err != nil {
@@ -399,6 +414,13 @@ func newKeysUpdateCmd(f *Factory) *cobra.Command {
 				}
 				opts.ExpiresIn = &d
 			}
+			if setLimits {
+				p, err := o.Limits.policy()
+				if err != nil {
+					return err
+				}
+				opts.Policy = &p
+			}
 			var k *adminapi.Key
 			if _, err := withKeys(cmd.Context(), f, func(m keyManager) (err error) {
 				k, err = m.Update(cmd.Context(), o.Name, opts)
@@ -406,7 +428,7 @@ func newKeysUpdateCmd(f *Factory) *cobra.Command {
 			}); err != nil {
 				return err
 			}
-			info(f.IO.ErrOut, "updated virtual key %q: now for %s, %s", k.Name, modelsPhrase(k.Models), expiryPhrase(k.ExpiresAt))
+			info(f.IO.ErrOut, "updated virtual key %q: now for %s, %s; %s", k.Name, modelsPhrase(k.Models), expiryPhrase(k.ExpiresAt), limitsText(k.Policy))
 			return nil
 		},
 	}
@@ -414,6 +436,8 @@ func newKeysUpdateCmd(f *Factory) *cobra.Command {
 	cmd.Flags().BoolVar(&o.AllModels, "all-models", false, "allow every model")
 	cmd.Flags().StringVar(&o.Expires, "expires", "", "expire `DURATION` from now (e.g. 30d), or 'never'")
 	cmd.MarkFlagsMutuallyExclusive("models", "all-models")
+	o.Limits.add(cmd, true)
+	cmd.MarkFlagsMutuallyExclusive("no-limits", "budget")
 	return cmd
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/credflow/credflow/internal/buildinfo"
 	"github.com/credflow/credflow/internal/config"
 	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/internal/limits"
 	"github.com/credflow/credflow/internal/pricing"
 	"github.com/credflow/credflow/internal/provider"
 	"github.com/credflow/credflow/internal/route"
@@ -94,6 +95,7 @@ type Server struct {
 	auth    *keys.Authenticator
 	bus     *Bus
 	metrics *metrics
+	limits  *limits.Limiter
 	tr      http.RoundTripper
 	started time.Time
 	// reloaded is the time of the last successful reload, as unix nanos.
@@ -120,6 +122,7 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	}
 	s := &Server{opt: opt, log: opt.Logger, bus: NewBus(), auth: keys.NewAuthenticator(opt.Now), started: opt.Now()}
 	s.metrics = newMetrics(s)
+	s.limits = limits.New(opt.Now)
 	s.tr = opt.Transport
 	if s.tr == nil {
 		s.tr = provider.NewTransport()

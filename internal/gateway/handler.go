@@ -14,6 +14,7 @@ import (
 
 	"github.com/credflow/credflow/internal/jsonx"
 	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/internal/limits"
 	"github.com/credflow/credflow/internal/pricing"
 	"github.com/credflow/credflow/internal/provider"
 	"github.com/credflow/credflow/internal/route"
@@ -73,6 +74,8 @@ type call struct {
 	usage    eventUsage
 	// st is the state the request was served with (for prices).
 	st *state
+	// res holds the key's budget and rate limits while the request runs.
+	res *limits.Reservation
 }
 
 func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
@@ -106,6 +109,12 @@ func (s *Server) finish(c *call, status int, err error) {
 			if cost, ok := p.Cost(u); ok {
 				c.ev.CostMicros, c.ev.CostKnown = int64(cost), true
 			}
+		}
+	}
+	if c.res != nil {
+		for _, w := range c.res.Settle(limits.Cost{Micros: c.ev.CostMicros, Tokens: c.ev.InputTokens + c.ev.OutputTokens}) {
+			c.ev.Warning = w
+			s.log.Warn("soft budget passed", "key", c.ev.Key, "warning", w)
 		}
 	}
 	s.metrics.observe(&c.ev)
@@ -179,6 +188,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 			return fail(&apiError{Status: http.StatusNotFound, Code: "model_not_found", Param: "model", Message: err.Error()})
 		}
 		return fail(&apiError{Status: http.StatusInternalServerError, Message: err.Error()})
+	}
+
+	if !key.Policy.IsZero() {
+		if aerr := s.reserve(w, c, st, key, targets[0], body); aerr != nil {
+			return fail(aerr)
+		}
 	}
 
 	// The first healthy target wins: one that fails before sending
@@ -362,4 +377,64 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 		out.Data = append(out.Data, model{ID: m, Object: "model", Created: created, OwnedBy: owner})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// reserve takes the key's budget and rate-limit reservation for a request,
+// estimated so that it bounds the request's cost (see package limits): the
+// prompt at one token per body byte, the output at its cap.
+func (s *Server) reserve(w http.ResponseWriter, c *call, st *state, key *keys.Key, t route.Target, body []byte) *apiError {
+	out := intField(body, "max_completion_tokens")
+	if out == 0 {
+		out = intField(body, "max_tokens")
+	}
+	if out == 0 {
+		out = int64(st.cfg.Server.DefaultMaxTokens)
+	}
+	est := limits.Cost{Tokens: int64(len(body)) + out}
+	usdBudget := false
+	for _, b := range key.Policy.Budgets {
+		usdBudget = usdBudget || (b.Unit == adminapi.UnitUSD && !b.Soft)
+	}
+	if p, ok := st.price(t.Provider, t.Model); ok {
+		if cost, ok := p.Cost(pricing.Usage{Input: int64(len(body)), Output: out}); ok {
+			est.Micros = int64(cost) + 1
+		}
+	} else if usdBudget {
+		return &apiError{Status: http.StatusForbidden, Code: "unpriced_model", Param: "model",
+			Message: fmt.Sprintf("model %q has no known price, so virtual key %q, which has a dollar budget, cannot use it; give it a price under \"prices:\" in the config", t.Model, key.Name)}
+	}
+	res, denied := s.limits.Reserve(key.Name, key.Policy, est)
+	if denied != nil {
+		secs := int64((denied.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		s.rateHeaders(w, key)
+		code := "rate_limit_exceeded"
+		if denied.Budget != nil {
+			code = "budget_exceeded"
+		}
+		return &apiError{Status: http.StatusTooManyRequests, Code: code, Message: denied.Message}
+	}
+	c.res = res
+	s.rateHeaders(w, key)
+	return nil
+}
+
+// rateHeaders sets OpenAI's x-ratelimit-* headers for a key with rate limits.
+func (s *Server) rateHeaders(w http.ResponseWriter, key *keys.Key) {
+	h, ok := s.limits.Headers(key.Name, key.Policy)
+	if !ok {
+		return
+	}
+	reset := h.Reset.String()
+	hd := w.Header()
+	if h.LimitRequests > 0 {
+		hd.Set("X-Ratelimit-Limit-Requests", strconv.FormatInt(h.LimitRequests, 10))
+		hd.Set("X-Ratelimit-Remaining-Requests", strconv.FormatInt(h.RemainingRequests, 10))
+		hd.Set("X-Ratelimit-Reset-Requests", reset)
+	}
+	if h.LimitTokens > 0 {
+		hd.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(h.LimitTokens, 10))
+		hd.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(h.RemainingTokens, 10))
+		hd.Set("X-Ratelimit-Reset-Tokens", reset)
+	}
 }

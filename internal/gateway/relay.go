@@ -37,7 +37,8 @@ func levelFor(status int) slog.Level {
 func (s *Server) relay(w http.ResponseWriter, resp *http.Response, up *upstream, c *call) (int, error) {
 	if !up.translated {
 		for _, h := range passHeaders {
-			if v := resp.Header.Get(h); v != "" {
+			// A key with credflow rate limits keeps credflow's headers.
+			if v := resp.Header.Get(h); v != "" && w.Header().Get(h) == "" {
 				w.Header().Set(h, v)
 			}
 		}

@@ -112,9 +112,9 @@ func (h *Hash) UnmarshalText(b []byte) error {
 	return err
 }
 
-// Policy holds a key's limits beyond its models. It is empty today:
-// budgets and rate limits are added here, enforced by the ledger.
-type Policy struct{}
+// Policy holds a key's budgets and rate limits (enforced by the gateway's
+// limiter, internal/limits).
+type Policy = adminapi.Policy
 
 // Key is a virtual key's record. It never holds the key itself.
 type Key struct {
@@ -184,6 +184,7 @@ func (k *Key) Public(now time.Time) adminapi.Key {
 		RevokedAt: k.RevokedAt,
 		RotatedAt: k.RotatedAt,
 		Models:    append([]string{}, k.Models...),
+		Policy:    k.Policy,
 	}
 	if k.inGrace(now) && k.RevokedAt.IsZero() {
 		p.PreviousPrefix, p.PreviousUntil = k.PreviousPrefix, k.PreviousUntil
@@ -194,6 +195,7 @@ func (k *Key) Public(now time.Time) adminapi.Key {
 func (k *Key) clone() *Key {
 	c := *k
 	c.Models = slices.Clone(k.Models)
+	c.Policy.Budgets = slices.Clone(k.Policy.Budgets)
 	return &c
 }
 

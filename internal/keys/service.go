@@ -63,6 +63,8 @@ type UpdateOptions struct {
 	Models *[]string
 	// ExpiresIn sets the expiry to now plus this; 0 removes the expiry.
 	ExpiresIn *time.Duration
+	// Policy replaces the budgets and rate limits.
+	Policy *Policy
 }
 
 func checkLifetime(what string, d time.Duration) error {
@@ -265,8 +267,8 @@ func (s *Service) Rotate(name string, grace time.Duration) (string, Key, error) 
 
 // Update changes a key's models or expiry.
 func (s *Service) Update(name string, opts UpdateOptions) (Key, error) {
-	if opts.Models == nil && opts.ExpiresIn == nil {
-		return Key{}, fmt.Errorf("nothing to update is %w: give new models or a new expiry", ErrInvalid)
+	if opts.Models == nil && opts.ExpiresIn == nil && opts.Policy == nil {
+		return Key{}, fmt.Errorf("nothing to update is %w: give new models, a new expiry, budgets or rate limits", ErrInvalid)
 	}
 	var models []string
 	if opts.Models != nil {
@@ -298,6 +300,13 @@ func (s *Service) Update(name string, opts UpdateOptions) (Key, error) {
 				detail = append(detail, "expiry changed"...)
 			}
 			detail = append(detail, expiryText(k.ExpiresAt)...)
+		}
+		if opts.Policy != nil {
+			k.Policy = *opts.Policy
+			if len(detail) > 0 {
+				detail = append(detail, "; "...)
+			}
+			detail = append(detail, "limits changed"...)
 		}
 		return string(detail), nil
 	})

@@ -46,6 +46,8 @@ type Key struct {
 	// Models are glob patterns of the models the key may call; empty
 	// means every model.
 	Models []string `json:"models"`
+	// Policy holds the key's budgets and rate limits.
+	Policy Policy `json:"policy,omitzero"`
 	// PreviousPrefix and PreviousUntil describe the key replaced by the
 	// last rotation while it is still accepted (its grace period).
 	PreviousPrefix string    `json:"previous_prefix,omitempty"`
@@ -71,6 +73,8 @@ type CreateKeyRequest struct {
 	Models []string `json:"models,omitempty"`
 	// ExpiresInSeconds is the key's lifetime from now; 0: no expiry.
 	ExpiresInSeconds int64 `json:"expires_in_seconds,omitempty"`
+	// Policy sets budgets and rate limits.
+	Policy Policy `json:"policy,omitzero"`
 }
 
 // RotateKeyRequest replaces a key's secret.
@@ -86,6 +90,8 @@ type UpdateKeyRequest struct {
 	Models *[]string `json:"models,omitempty"`
 	// ExpiresInSeconds sets the expiry to now plus this; 0 removes it.
 	ExpiresInSeconds *int64 `json:"expires_in_seconds,omitempty"`
+	// Policy replaces the key's budgets and rate limits.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 func keyPath(name string, action string) string {

@@ -57,6 +57,8 @@ type Event struct {
 	LatencyMS  float64 `json:"latency_ms"`
 	TTFBMS     float64 `json:"ttfb_ms,omitempty"`
 	Error      string  `json:"error,omitempty"`
+	// Warning is set when the request passed a soft budget.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Status asks the daemon how it is.
