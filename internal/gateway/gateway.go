@@ -104,7 +104,9 @@ type Server struct {
 
 	requests atomic.Uint64
 	inflight atomic.Int64
-	seq      atomic.Uint64
+	// pending counts requests still being accounted in the background.
+	pending sync.WaitGroup
+	seq     atomic.Uint64
 
 	ln      net.Listener
 	adminLn net.Listener
@@ -206,6 +208,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("drain deadline passed; closing remaining connections", "in_flight", s.inflight.Load())
 		s.http.Close()
 	}
+	s.pending.Wait()
 	os.Remove(s.AdminSocket())
 	s.log.Info("stopped")
 	return err

@@ -18,6 +18,7 @@ import (
 	"github.com/credflow/credflow/internal/pricing"
 	"github.com/credflow/credflow/internal/provider"
 	"github.com/credflow/credflow/internal/route"
+	"github.com/credflow/credflow/internal/tokens"
 	"github.com/credflow/credflow/internal/translate"
 	"github.com/credflow/credflow/pkg/adminapi"
 )
@@ -76,6 +77,8 @@ type call struct {
 	st *state
 	// res holds the key's budget and rate limits while the request runs.
 	res *limits.Reservation
+	// body is the client's request, kept for a token estimate.
+	body []byte
 }
 
 func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
@@ -96,6 +99,38 @@ func (s *Server) finish(c *call, status int, err error) {
 	now := s.opt.Now()
 	c.ev.Time = now.UTC()
 	c.ev.Status = status
+	c.ev.LatencyMS = float64(now.Sub(c.start).Microseconds()) / 1000
+	if !c.firstAt.IsZero() {
+		c.ev.TTFBMS = float64(c.firstAt.Sub(c.start).Microseconds()) / 1000
+	}
+	if err != nil {
+		c.ev.Error = err.Error()
+	}
+	// A response that went out without final usage (a cut stream, a
+	// provider that omits it) is counted with the tokenizer, off the
+	// request path (an encoder takes up to a second to build the first
+	// time), and marked estimated.
+	if !c.usage.final && c.ev.Provider != "" && (status == http.StatusOK || status == 499) {
+		s.pending.Add(1)
+		go func() {
+			defer s.pending.Done()
+			c.ev.Estimated = true
+			if c.usage.InputTokens == 0 {
+				c.usage.InputTokens = int64(tokens.Count(c.ev.UpstreamModel, provider.PromptText(c.body)))
+			}
+			if n := int64(tokens.Count(c.ev.UpstreamModel, c.usage.text.String())); n > c.usage.OutputTokens {
+				c.usage.OutputTokens = n
+			}
+			s.account(c)
+		}()
+		return
+	}
+	s.account(c)
+}
+
+// account prices the request, settles its limits, and reports it to
+// metrics, the event bus and the log (never bodies or keys).
+func (s *Server) account(c *call) {
 	c.ev.InputTokens, c.ev.OutputTokens, c.ev.CachedTokens = c.usage.InputTokens, c.usage.OutputTokens, c.usage.CachedTokens
 	c.ev.CacheWriteTokens = c.usage.CacheWriteTokens
 	if c.st != nil && c.ev.Provider != "" && (c.ev.InputTokens > 0 || c.ev.OutputTokens > 0) {
@@ -118,19 +153,12 @@ func (s *Server) finish(c *call, status int, err error) {
 		}
 	}
 	s.metrics.observe(&c.ev)
-	c.ev.LatencyMS = float64(now.Sub(c.start).Microseconds()) / 1000
-	if !c.firstAt.IsZero() {
-		c.ev.TTFBMS = float64(c.firstAt.Sub(c.start).Microseconds()) / 1000
-	}
-	if err != nil {
-		c.ev.Error = err.Error()
-	}
 	s.bus.Publish(c.ev)
-	if s.log.Enabled(context.Background(), levelFor(status)) {
-		s.log.Log(context.Background(), levelFor(status), "request",
+	if s.log.Enabled(context.Background(), levelFor(c.ev.Status)) {
+		s.log.Log(context.Background(), levelFor(c.ev.Status), "request",
 			"id", c.ev.ID, "endpoint", c.ev.Endpoint, "key", c.ev.Key, "model", c.ev.Model,
-			"provider", c.ev.Provider, "status", status, "stream", c.ev.Stream,
-			"in", c.ev.InputTokens, "out", c.ev.OutputTokens, "ms", c.ev.LatencyMS, "err", c.ev.Error)
+			"provider", c.ev.Provider, "status", c.ev.Status, "stream", c.ev.Stream,
+			"in", c.ev.InputTokens, "out", c.ev.OutputTokens, "estimated", c.ev.Estimated, "ms", c.ev.LatencyMS, "err", c.ev.Error)
 	}
 }
 
@@ -172,6 +200,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 		return fail(&apiError{Status: http.StatusBadRequest, Param: "model", Code: "missing_model", Message: "request body has no \"model\"; name the model to call"})
 	}
 	c.ev.Model = model
+	c.body = body
 	stream, err := jsonx.GetBool(body, "stream")
 	if err != nil {
 		return fail(&apiError{Status: http.StatusBadRequest, Param: "stream", Message: "request body: " + err.Error()})

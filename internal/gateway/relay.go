@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/credflow/credflow/internal/jsonx"
 	"github.com/credflow/credflow/internal/provider"
@@ -180,6 +181,7 @@ type anthropicUsage struct {
 // applyOpenAI reads OpenAI's usage object. It runs for every request, so
 // it picks the three counts out with jsonx rather than decoding the object.
 func applyOpenAI(raw []byte, ev *eventUsage) {
+	ev.final = true
 	ev.InputTokens = intField(raw, "prompt_tokens")
 	ev.OutputTokens = intField(raw, "completion_tokens")
 	if d, ok, _ := jsonx.Get(raw, "prompt_tokens_details"); ok {
@@ -227,6 +229,10 @@ func applyAnthropic(raw []byte, ev *eventUsage) {
 
 // eventUsage accumulates what the provider reported.
 type eventUsage struct {
+	// final is set once the provider's final usage arrived; text collects
+	// streamed output for an estimate if it never does.
+	final                                    bool
+	text                                     strings.Builder
 	CacheWriteTokens                         int64
 	InputTokens, OutputTokens, CachedTokens  int64
 	anthInput, anthCacheWrite, anthCacheRead int64
@@ -240,6 +246,7 @@ func tapBody(f provider.Format, body []byte, u *eventUsage) {
 	}
 	if f == provider.FormatAnthropic {
 		applyAnthropic(raw, u)
+		u.final = true
 	} else {
 		applyOpenAI(raw, u)
 	}
@@ -259,9 +266,21 @@ func tapEvent(f provider.Format, ev llmapi.Event, u *eventUsage) {
 		case "message_delta":
 			if raw, ok, _ := jsonx.Get(ev.Data, "usage"); ok {
 				applyAnthropic(raw, u)
+				u.final = true
+			}
+		case "content_block_delta":
+			if d, ok, _ := jsonx.Get(ev.Data, "delta"); ok {
+				for _, k := range []string{"text", "partial_json", "thinking"} {
+					if s, _ := jsonx.GetString(d, k); s != "" {
+						u.text.WriteString(s)
+					}
+				}
 			}
 		}
 		return
+	}
+	if !u.final {
+		collectOpenAIText(ev.Data, &u.text)
 	}
 	if !bytes.Contains(ev.Data, []byte(`"usage"`)) {
 		return
@@ -269,4 +288,63 @@ func tapEvent(f provider.Format, ev llmapi.Event, u *eventUsage) {
 	if raw, ok, _ := jsonx.Get(ev.Data, "usage"); ok && string(raw) != "null" {
 		applyOpenAI(raw, u)
 	}
+}
+
+// collectOpenAIText keeps a chunk's content and tool-call arguments, in case
+// the stream ends without a usage chunk and its tokens must be counted.
+func collectOpenAIText(data []byte, b *strings.Builder) {
+	choices, ok, _ := jsonx.Get(data, "choices")
+	if !ok || len(choices) < 3 {
+		return
+	}
+	// The first choice: choices is an array; jsonx reads objects, so
+	// unwrap "[{...}, ...]" to its first element.
+	first := firstElement(choices)
+	delta, ok, _ := jsonx.Get(first, "delta")
+	if !ok {
+		return
+	}
+	if s, _ := jsonx.GetString(delta, "content"); s != "" {
+		b.WriteString(s)
+	}
+	if tc, ok, _ := jsonx.Get(delta, "tool_calls"); ok {
+		if fn, ok, _ := jsonx.Get(firstElement(tc), "function"); ok {
+			if s, _ := jsonx.GetString(fn, "arguments"); s != "" {
+				b.WriteString(s)
+			}
+		}
+	}
+}
+
+// firstElement returns the first element of a JSON array of objects.
+func firstElement(arr []byte) []byte {
+	arr = bytes.TrimSpace(arr)
+	if len(arr) < 2 || arr[0] != '[' {
+		return nil
+	}
+	depth, inStr, esc := 0, false, false
+	start := -1
+	for i := 1; i < len(arr); i++ {
+		c := arr[i]
+		switch {
+		case esc:
+			esc = false
+		case inStr && c == '\\':
+			esc = true
+		case c == '"':
+			inStr = !inStr
+		case inStr:
+		case c == '{':
+			if depth == 0 {
+				start = i
+			}
+			depth++
+		case c == '}':
+			depth--
+			if depth == 0 && start >= 0 {
+				return arr[start : i+1]
+			}
+		}
+	}
+	return nil
 }

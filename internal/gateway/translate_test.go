@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go"
+	"github.com/credflow/credflow/internal/tokens"
 	"github.com/credflow/credflow/pkg/adminapi"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/shared"
@@ -210,8 +211,13 @@ routes:
 	if stream.Err() == nil || !strings.Contains(stream.Err().Error(), "stream was cut") {
 		t.Fatalf("a cut stream must end in an error the client sees: %v", stream.Err())
 	}
-	if ev := e.lastEvent(); !strings.Contains(ev.Error, "stream cut") {
+	ev := e.lastEvent()
+	if !strings.Contains(ev.Error, "stream cut") {
 		t.Fatalf("event error = %q", ev.Error)
+	}
+	// No usage arrived: the gateway counted what it forwarded, and says so.
+	if !ev.Estimated || ev.OutputTokens != int64(tokens.Count("mock", "one two")) || ev.InputTokens != int64(tokens.Count("mock", "one two three four five")) {
+		t.Fatalf("estimate: %+v", ev)
 	}
 }
 

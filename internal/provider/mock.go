@@ -140,6 +140,24 @@ func (m *Mock) Send(ctx context.Context, r *Request) (*http.Response, error) {
 	return jsonResponse(http.StatusOK, openaiCompletion(id, model, reply, in, len(pieces))), nil
 }
 
+// PromptText flattens the text of a chat request in either format (system,
+// messages, prompt, input): what a tokenizer should count when a provider
+// does not report usage.
+func PromptText(body []byte) string {
+	var p mockPrompt
+	if json.Unmarshal(body, &p) != nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(text(p.System))
+	for _, m := range p.Messages {
+		b.WriteString(text(m.Content))
+	}
+	b.WriteString(text(p.Prompt))
+	b.WriteString(text(p.Input))
+	return b.String()
+}
+
 func lastUser(p *mockPrompt) string {
 	for i := len(p.Messages) - 1; i >= 0; i-- {
 		if p.Messages[i].Role == "user" {

@@ -57,6 +57,9 @@ type Event struct {
 	LatencyMS  float64 `json:"latency_ms"`
 	TTFBMS     float64 `json:"ttfb_ms,omitempty"`
 	Error      string  `json:"error,omitempty"`
+	// Estimated is set when the provider reported no usage and credflow
+	// counted the tokens itself (tiktoken).
+	Estimated bool `json:"estimated,omitempty"`
 	// Warning is set when the request passed a soft budget.
 	Warning string `json:"warning,omitempty"`
 }
