@@ -1,6 +1,8 @@
 package tokens
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -35,5 +37,32 @@ func TestCount(t *testing.T) {
 	}
 	if got := strings.Join(Split("gpt-4", "tiktoken is great!"), "|"); got != "t|ik|token| is| great|!" {
 		t.Errorf("Split = %q", got)
+	}
+}
+
+// TestReferenceCounts checks counts against an independent implementation
+// (js-tiktoken; testdata/tokens/README.md).
+func TestReferenceCounts(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/tokens/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Cases []struct {
+			Encoding, Text string
+			Tokens         int
+		}
+	}
+	if err := json.Unmarshal(data, &ref); err != nil || len(ref.Cases) < 10 {
+		t.Fatalf("reference file: %v", err)
+	}
+	for _, c := range ref.Cases {
+		enc, err := Encoder(c.Encoding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(enc.EncodeOrdinary(c.Text)); got != c.Tokens {
+			t.Errorf("%s %q: %d tokens, reference %d", c.Encoding, c.Text, got, c.Tokens)
+		}
 	}
 }
