@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/credflow/credflow/internal/keys"
@@ -96,6 +98,17 @@ func TestHardBudgetUnderConcurrency(t *testing.T) {
 	}
 	if ok == 0 || refused == 0 {
 		t.Fatalf("ok %d, refused %d: the budget was never reached or never admitted", ok, refused)
+	}
+	// /metrics reports what is left.
+	resp, err := http.Get(e.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := fmt.Sprintf(`credflow_budget_remaining{budget="1000 tokens/day",key="tight",period="day",soft="false",unit="tokens"} %d`, limit-used)
+	if !strings.Contains(string(body), want) {
+		t.Fatalf("/metrics lacks %s", want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/credflow/credflow/internal/limits"
 	"github.com/credflow/credflow/pkg/adminapi"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,7 +41,7 @@ func newMetrics(s *Server) *metrics {
 		Help: "Time from request to the first byte of the response body.", Buckets: buckets}, lbl)
 	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "credflow_requests_in_flight",
 		Help: "Requests being served now."}, func() float64 { return float64(s.inflight.Load()) })
-	m.reg.MustRegister(m.requests, m.tokens, m.cost, m.unpriced, m.latency, m.ttfb, inflight,
+	m.reg.MustRegister(m.requests, m.tokens, m.cost, m.unpriced, m.latency, m.ttfb, inflight, budgetCollector{s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -75,4 +76,30 @@ func (m *metrics) observe(ev *adminapi.Event) {
 
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+var budgetDesc = prometheus.NewDesc("credflow_budget_remaining",
+	"What is left of each virtual key's budget in its current period: US dollars for unit usd, tokens for unit tokens (negative when overspent).",
+	[]string{"key", "budget", "unit", "period", "soft"}, nil)
+
+// budgetCollector reports every key's budgets at scrape time.
+type budgetCollector struct{ s *Server }
+
+func (budgetCollector) Describe(ch chan<- *prometheus.Desc) { ch <- budgetDesc }
+
+func (b budgetCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, k := range b.s.auth.Keys() {
+		if len(k.Policy.Budgets) == 0 {
+			continue
+		}
+		left := b.s.limits.Remaining(k.Name, k.Policy)
+		for i, bd := range k.Policy.Budgets {
+			v := float64(left[i])
+			if bd.Unit == adminapi.UnitUSD {
+				v /= 1e6
+			}
+			ch <- prometheus.MustNewConstMetric(budgetDesc, prometheus.GaugeValue, v,
+				k.Name, limits.FormatBudget(bd), bd.Unit, bd.Period, strconv.FormatBool(bd.Soft))
+		}
+	}
 }

@@ -91,6 +91,17 @@ func (a *Authenticator) Len() int {
 	return n
 }
 
+// Keys returns the loaded keys (shared: do not modify), for reports.
+func (a *Authenticator) Keys() []*Key {
+	var out []*Key
+	for _, e := range a.snap.Load().byHash {
+		if !e.previous {
+			out = append(out, e.key)
+		}
+	}
+	return out
+}
+
 // Authenticate returns the key whose value was presented, or an *AuthError
 // that says why it is refused. The returned Key is shared and must not be
 // modified. On success it does not allocate.
