@@ -146,6 +146,8 @@ OpenAI- and Anthropic-compatible gateway that accounts for every token.`,
 		newStatusCmd(f),
 		newEnvCmd(f),
 		newKeysCmd(f),
+		newUsageCmd(f),
+		newLogsCmd(f),
 		newModelsCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false

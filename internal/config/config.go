@@ -24,6 +24,7 @@ import (
 // Config is the whole file. Zero values are replaced by defaults in Load.
 type Config struct {
 	Server   Server                       `yaml:"server"`
+	Ledger   Ledger                       `yaml:"ledger"`
 	Vault    Vault                        `yaml:"vault"`
 	Profiles map[string]map[string]string `yaml:"profiles"`
 	// Providers are the upstreams the gateway routes to (see `credflow serve`).
@@ -73,6 +74,16 @@ type Server struct {
 	// DefaultMaxTokens is sent to Anthropic when an OpenAI-format client
 	// sets none (Anthropic requires max_tokens).
 	DefaultMaxTokens int `yaml:"default_max_tokens"`
+}
+
+// Ledger configures usage accounting in the data file.
+type Ledger struct {
+	// FlushInterval is how often the gateway writes its batch of request
+	// records; it bounds what a crash (kill -9) can lose.
+	FlushInterval Duration `yaml:"flush_interval"`
+	// Retention is how long raw request records are kept; hourly and daily
+	// rollups are kept for good. 0 keeps records forever.
+	Retention Duration `yaml:"retention"`
 }
 
 // Provider is one upstream LLM API.
@@ -285,6 +296,9 @@ func (c *Config) applyDefaults() {
 	}
 	if sv.DefaultMaxTokens == 0 {
 		sv.DefaultMaxTokens = DefaultMaxTokens
+	}
+	if c.Ledger.FlushInterval == 0 {
+		c.Ledger.FlushInterval = Duration(250 * time.Millisecond)
 	}
 	v := &c.Vault
 	if v.Backend == "" {

@@ -67,9 +67,14 @@ func (s *Server) adminMux() http.Handler {
 		svc := keys.New(db, keys.Options{Now: s.opt.Now, Process: "credflow serve"})
 		svc.AdminRoutes(m, func() {
 			list, err := svc.List()
-			if err == nil {
-				s.auth.Load(list)
+			if err != nil {
+				return
 			}
+			// A key's new budgets start from what it already spent.
+			if err := s.seedLimits(db, list); err != nil {
+				s.log.Warn("could not read spend for budgets", "err", err)
+			}
+			s.auth.Load(list)
 		})
 		m.ServeHTTP(w, r)
 	})

@@ -28,6 +28,7 @@ import (
 	"github.com/credflow/credflow/internal/buildinfo"
 	"github.com/credflow/credflow/internal/config"
 	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/internal/ledger"
 	"github.com/credflow/credflow/internal/limits"
 	"github.com/credflow/credflow/internal/pricing"
 	"github.com/credflow/credflow/internal/provider"
@@ -96,6 +97,7 @@ type Server struct {
 	bus     *Bus
 	metrics *metrics
 	limits  *limits.Limiter
+	ledger  *ledger.Writer
 	tr      http.RoundTripper
 	started time.Time
 	// reloaded is the time of the last successful reload, as unix nanos.
@@ -135,6 +137,9 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	}
 	st, err := s.build(ctx, cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.openLedger(cfg); err != nil {
 		return nil, err
 	}
 	if err := s.loadKeys(); err != nil {
@@ -209,6 +214,10 @@ func (s *Server) Run(ctx context.Context) error {
 		s.http.Close()
 	}
 	s.pending.Wait()
+	// Everything accounted is written before the process ends.
+	if lerr := s.ledger.Close(sctx); lerr != nil {
+		s.log.Error("could not write the last usage records", "err", lerr)
+	}
 	os.Remove(s.AdminSocket())
 	s.log.Info("stopped")
 	return err
@@ -293,8 +302,11 @@ func (s *Server) build(ctx context.Context, cfg *config.Config) (*state, error) 
 	return st, nil
 }
 
-// loadKeys rebuilds the authenticator from the data file.
+// loadKeys rebuilds the authenticator from the data file and seeds each
+// budgeted key's spend in its current periods from the ledger.
 func (s *Server) loadKeys() error {
+	// Records still in memory would be missing from the ledger's sums.
+	s.ledger.Flush()
 	db, err := s.opt.OpenStore()
 	if err != nil {
 		return fmt.Errorf("read virtual keys: %w", err)
@@ -304,7 +316,56 @@ func (s *Server) loadKeys() error {
 	if err != nil {
 		return fmt.Errorf("read virtual keys: %w", err)
 	}
+	if err := s.seedLimits(db, list); err != nil {
+		return err
+	}
 	s.auth.Load(list)
+	return nil
+}
+
+// openLedger checks the usage ledger (rebuilding rollups that disagree with
+// the records after a crash) and starts its batched writer.
+func (s *Server) openLedger(cfg *config.Config) error {
+	db, err := s.opt.OpenStore()
+	if err != nil {
+		return fmt.Errorf("open the usage ledger: %w", err)
+	}
+	rebuilt, err := ledger.EnsureConsistent(db)
+	db.Close()
+	if err != nil {
+		return fmt.Errorf("check the usage ledger: %w", err)
+	}
+	if rebuilt {
+		s.log.Warn("usage rollups did not match the request records (an earlier crash?); rebuilt them")
+	}
+	s.ledger = ledger.NewWriter(s.opt.OpenStore, ledger.Options{
+		FlushInterval: cfg.Ledger.FlushInterval.Std(),
+		Retention:     cfg.Ledger.Retention.Std(),
+		Now:           s.opt.Now,
+		Logger:        s.log,
+	})
+	return nil
+}
+
+// seedLimits loads what budgeted keys already spent in their current
+// periods, so a restart does not reset a budget.
+func (s *Server) seedLimits(db *store.DB, list []keys.Key) error {
+	now := s.opt.Now()
+	for _, k := range list {
+		for _, b := range k.Policy.Budgets {
+			q := ledger.Query{Since: limits.PeriodStart(b.Period, now), Key: k.Name}
+			rows, err := ledger.Usage(db, q)
+			if err != nil {
+				return fmt.Errorf("read the spend of virtual key %q: %w", k.Name, err)
+			}
+			var spent limits.Cost
+			for _, r := range rows {
+				spent.Micros += int64(r.Cost)
+				spent.Tokens += r.Input + r.Output
+			}
+			s.limits.Seed(k.Name, b.Period, spent)
+		}
+	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/credflow/credflow/internal/jsonx"
 	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/internal/ledger"
 	"github.com/credflow/credflow/internal/limits"
 	"github.com/credflow/credflow/internal/pricing"
 	"github.com/credflow/credflow/internal/provider"
@@ -153,6 +154,7 @@ func (s *Server) account(c *call) {
 		}
 	}
 	s.metrics.observe(&c.ev)
+	s.ledger.Add(ledger.FromEvent(c.ev))
 	s.bus.Publish(c.ev)
 	if s.log.Enabled(context.Background(), levelFor(c.ev.Status)) {
 		s.log.Log(context.Background(), levelFor(c.ev.Status), "request",

@@ -174,6 +174,7 @@ func fakeAnthropic(t *testing.T) (*httptest.Server, *seen) {
 // env is a running gateway over a temporary data directory.
 type env struct {
 	t       *testing.T
+	opts    gateway.Options
 	srv     *gateway.Server
 	base    string // http://127.0.0.1:PORT
 	key     string // a virtual key allowed every model
@@ -272,15 +273,18 @@ func startGatewayTB(t testing.TB, tt *testing.T, cfg string, oa, an *httptest.Se
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv, err = gateway.New(ctx, gateway.Options{
+	e.opts = gateway.Options{
 		LoadConfig: func() (*config.Config, error) {
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			return config.Parse([]byte(e.cfgText), "test.yaml")
 		},
-		OpenVault: openVault, OpenStore: openStore, DataDir: dir, Listener: ln,
+		OpenVault: openVault, OpenStore: openStore, DataDir: dir,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	opts := e.opts
+	opts.Listener = ln
+	e.srv, err = gateway.New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +301,7 @@ func startGatewayTB(t testing.TB, tt *testing.T, cfg string, oa, an *httptest.Se
 	e.cancel = cancel
 	go func() { e.done <- e.srv.Run(runCtx) }()
 	t.Cleanup(func() {
-		cancel()
+		e.cancel()
 		select {
 		case <-e.done:
 		case <-time.After(10 * time.Second):
@@ -351,4 +355,29 @@ func (e *env) raw(path, body string, headers ...string) (int, http.Header, []byt
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, b
+}
+
+// restart stops the gateway gracefully and starts a new one on the same
+// data directory and address, as a user restarting credflow serve would.
+func (e *env) restart() {
+	e.t.Helper()
+	addr := e.srv.Addr()
+	e.cancel()
+	select {
+	case <-e.done:
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("gateway did not stop")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	opts := e.opts
+	opts.Listener = ln
+	if e.srv, err = gateway.New(context.Background(), opts); err != nil {
+		e.t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go func() { e.done <- e.srv.Run(runCtx) }()
 }

@@ -190,13 +190,15 @@ func (l *Limiter) state(key string) *keyState {
 	return ks
 }
 
-// Seed sets a key's settled spend in a period (from the ledger at start).
+// Seed raises a key's settled spend in the current period to what the
+// ledger recorded (at start, or when budgets change). Spend the limiter
+// settled that the ledger has not written yet is kept: the larger wins.
 func (l *Limiter) Seed(key, period string, spent Cost) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ks := l.state(key)
-	ks.spent[period] = spent
-	ks.start[period] = PeriodStart(period, l.now())
+	cur := ks.spentIn(period, l.now())
+	ks.spent[period] = Cost{Micros: max(cur.Micros, spent.Micros), Tokens: max(cur.Tokens, spent.Tokens)}
 }
 
 // spentIn returns settled spend in the current period, rolling it over when

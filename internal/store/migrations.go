@@ -19,6 +19,7 @@ type Migration struct {
 var Migrations = []Migration{
 	{Version: 1, Name: "create meta, secrets and audit buckets", Up: migrate1},
 	{Version: 2, Name: "create keys bucket", Up: migrate2},
+	{Version: 3, Name: "create usage and rollup buckets", Up: migrate3},
 }
 
 // LatestVersion is the schema version a migration list ends at.
@@ -46,6 +47,17 @@ func migrate1(tx *bolt.Tx) error {
 func migrate2(tx *bolt.Tx) error {
 	_, err := tx.CreateBucketIfNotExists(BucketKeys)
 	return err
+}
+
+// migrate3 adds the request ledger (internal/ledger): raw usage records
+// and their hourly and daily rollups.
+func migrate3(tx *bolt.Tx) error {
+	for _, name := range [][]byte{BucketUsage, BucketRollupsHour, BucketRollupsDay} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // migrate applies every pending migration in one transaction, so a crash

@@ -5,7 +5,7 @@
 // The file holds non-secret data only. Secret values live in the vault
 // backends; here are their names, versions, states and dates.
 //
-// Bucket tree (schema version 2):
+// Bucket tree (schema version 3):
 //
 //	meta/
 //	    schema_version  -> uint64, big endian
@@ -18,6 +18,19 @@
 //	keys/                  (schema 2)
 //	    <name>          -> JSON keys.Key: a virtual key's SHA-256 hash(es), display
 //	                       prefix, dates, model patterns and policy; never the key
+//	usage/                 (schema 3; internal/ledger) one record per gateway request
+//	    <nanos><seq>    -> JSON ledger.Record: 8-byte big-endian UTC unix nanoseconds
+//	                       + 8-byte big-endian NextSequence, so keys sort by time;
+//	                       tokens, cost, status, latency; never prompt or reply text
+//	rollups_hour/          (schema 3) per-hour sums of usage/, kept past retention
+//	    <start><dim><name> -> 11 big-endian uint64 counters (ledger.Counters);
+//	                       start is the period's 8-byte big-endian unix seconds,
+//	                       dim one byte: k key, m model, p provider, t total (empty
+//	                       name), c key+provider+model (uvarint-length-prefixed)
+//	rollups_day/           (schema 3) the same per UTC day
+//	meta/usage_pruned_before (written by internal/ledger once retention deletes raw
+//	                       records) -> 8-byte big-endian unix nanoseconds: usage/
+//	                       holds no record older than this any more
 //
 // Update this drawing with every migration.
 //
@@ -47,6 +60,10 @@ var (
 	BucketSecrets = []byte("secrets")
 	BucketAudit   = []byte("audit")
 	BucketKeys    = []byte("keys")
+
+	BucketUsage       = []byte("usage")        // schema 3
+	BucketRollupsHour = []byte("rollups_hour") // schema 3
+	BucketRollupsDay  = []byte("rollups_day")  // schema 3
 )
 
 var (

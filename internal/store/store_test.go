@@ -178,6 +178,39 @@ var migrationChecks = map[uint64]struct {
 			}
 		},
 	},
+	3: {
+		before: func(t *testing.T, db *store.DB) {
+			for _, b := range [][]byte{store.BucketUsage, store.BucketRollupsHour, store.BucketRollupsDay} {
+				if hasBucket(t, db, b) {
+					t.Errorf("bucket %s exists before migration 3", b)
+				}
+			}
+			// Something schema 2 holds, to check it survives.
+			if err := db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(store.BucketKeys).Put([]byte("agent"), []byte(`{"name":"agent"}`))
+			}); err != nil {
+				t.Fatal(err)
+			}
+		},
+		after: func(t *testing.T, db *store.DB) {
+			for _, b := range [][]byte{store.BucketUsage, store.BucketRollupsHour, store.BucketRollupsDay} {
+				if !hasBucket(t, db, b) {
+					t.Errorf("bucket %s missing after migration 3", b)
+				}
+			}
+			for _, b := range [][]byte{store.BucketMeta, store.BucketSecrets, store.BucketAudit, store.BucketKeys} {
+				if !hasBucket(t, db, b) {
+					t.Errorf("migration 3 lost bucket %s", b)
+				}
+			}
+			db.View(func(tx *bolt.Tx) error {
+				if tx.Bucket(store.BucketKeys).Get([]byte("agent")) == nil {
+					t.Error("migration 3 lost a virtual key record")
+				}
+				return nil
+			})
+		},
+	},
 }
 
 func TestEachMigrationHasATest(t *testing.T) {

@@ -1,0 +1,279 @@
+package ledger
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/credflow/credflow/internal/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Dim is what Usage groups by.
+type Dim string
+
+// Dimensions.
+const (
+	DimKey      Dim = "key"
+	DimModel    Dim = "model"
+	DimProvider Dim = "provider"
+	DimDay      Dim = "day"  // UTC day
+	DimHour     Dim = "hour" // UTC hour
+)
+
+// Dims lists every dimension in display order.
+var Dims = []Dim{DimKey, DimModel, DimProvider, DimDay, DimHour}
+
+// ParseDim accepts a dimension's name.
+func ParseDim(s string) (Dim, error) {
+	for _, d := range Dims {
+		if string(d) == s {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("unknown dimension %q: use key, model, provider, day or hour", s)
+}
+
+// Query selects and groups usage.
+type Query struct {
+	// Since and Until bound the time range; zero is unbounded. The range
+	// is widened to whole periods of the rollups read (see Plan).
+	Since, Until time.Time
+	// By lists the dimensions to group by; none gives one total row.
+	By []Dim
+	// Key keeps only one virtual key's usage.
+	Key string
+}
+
+// hourlyBelow is the range under which Usage reads hourly rollups.
+const hourlyBelow = 48 * time.Hour
+
+func (q Query) has(d Dim) bool { return slices.Contains(q.By, d) }
+
+// Plan says how Usage answers q: from hourly rollups (DimHour) when q
+// groups by hour or spans less than two days, else from daily ones
+// (DimDay); and the range actually covered, Since rounded down and Until
+// up to whole UTC periods (Until exclusive; zero when unbounded). An
+// unbounded Until counts as now for choosing the granularity.
+func (q Query) Plan() (gran Dim, from, to time.Time) {
+	g := q.granularity()
+	if !q.Since.IsZero() {
+		from = g.start(q.Since)
+	}
+	if !q.Until.IsZero() {
+		to = g.ceil(q.Until)
+	}
+	return g.dim, from, to
+}
+
+func (q Query) granularity() granularity {
+	if q.has(DimHour) {
+		return hourly
+	}
+	if !q.Since.IsZero() {
+		until := q.Until
+		if until.IsZero() {
+			until = time.Now()
+		}
+		if until.Sub(q.Since) < hourlyBelow {
+			return hourly
+		}
+	}
+	return daily
+}
+
+// Row is one group of a Usage answer. Only the fields of the grouped
+// dimensions are set; Period is the start of the UTC hour or day when
+// grouping by hour or day.
+type Row struct {
+	Period   time.Time `json:"period,omitzero"`
+	Key      string    `json:"key,omitempty"`
+	Model    string    `json:"model,omitempty"`
+	Provider string    `json:"provider,omitempty"`
+	Counters
+}
+
+type groupKey struct {
+	period           int64
+	key, model, prov string
+	hasPeriod        bool
+}
+
+// Usage sums usage from the rollups alone (never the raw records): hourly
+// rollups when q groups by hour or spans less than two days, daily ones
+// otherwise (see Query.Plan). Rows are ordered by period, then by cost
+// (highest first), then by name.
+func Usage(db *store.DB, q Query) ([]Row, error) {
+	for _, d := range q.By {
+		if _, err := ParseDim(string(d)); err != nil {
+			return nil, err
+		}
+	}
+	g := q.granularity()
+	_, from, to := q.Plan()
+
+	// The dimension to read: one of k, m, p, t when that answers the
+	// query, else the key/provider/model combination.
+	var entity []Dim
+	for _, d := range []Dim{DimKey, DimModel, DimProvider} {
+		if q.has(d) {
+			entity = append(entity, d)
+		}
+	}
+	dim := dimCombo
+	switch {
+	case len(entity) == 0 && q.Key == "":
+		dim = dimTotal
+	case len(entity) == 0 && q.Key != "", len(entity) == 1 && entity[0] == DimKey:
+		dim = dimKey
+	case len(entity) == 1 && q.Key == "":
+		dim = map[Dim]byte{DimModel: dimModel, DimProvider: dimProvider}[entity[0]]
+	}
+
+	groups := map[groupKey]*Row{}
+	err := db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(g.bucket)
+		if b == nil {
+			return errNoBuckets
+		}
+		c := b.Cursor()
+		for k, v := seekPeriod(c, from); k != nil; k, v = c.Next() {
+			start, kd, name, ok := parseRollupKey(k)
+			if !ok {
+				continue
+			}
+			if !to.IsZero() && !start.Before(to) {
+				break
+			}
+			if kd != dim {
+				continue
+			}
+			var key, model, prov string
+			switch dim {
+			case dimKey:
+				key = string(name)
+			case dimModel:
+				model = string(name)
+			case dimProvider:
+				prov = string(name)
+			case dimCombo:
+				if key, prov, model, ok = parseCombo(name); !ok {
+					return fmt.Errorf("usage rollup %x damaged", k)
+				}
+			}
+			if q.Key != "" && key != q.Key {
+				continue
+			}
+			var gk groupKey
+			if q.has(DimHour) {
+				gk.period, gk.hasPeriod = start.Unix(), true
+			} else if q.has(DimDay) {
+				gk.period, gk.hasPeriod = daily.start(start).Unix(), true
+			}
+			if q.has(DimKey) {
+				gk.key = key
+			}
+			if q.has(DimModel) {
+				gk.model = model
+			}
+			if q.has(DimProvider) {
+				gk.prov = prov
+			}
+			row := groups[gk]
+			if row == nil {
+				row = &Row{Key: gk.key, Model: gk.model, Provider: gk.prov}
+				if gk.hasPeriod {
+					row.Period = time.Unix(gk.period, 0).UTC()
+				}
+				groups[gk] = row
+			}
+			row.Add(decodeCounters(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]Row, 0, len(groups))
+	for _, r := range groups {
+		rows = append(rows, *r)
+	}
+	slices.SortFunc(rows, func(a, b Row) int {
+		return cmp.Or(
+			a.Period.Compare(b.Period),
+			cmp.Compare(b.Cost, a.Cost),
+			cmp.Compare(b.Requests, a.Requests),
+			cmp.Compare(a.Key, b.Key),
+			cmp.Compare(a.Model, b.Model),
+			cmp.Compare(a.Provider, b.Provider),
+		)
+	})
+	return rows, nil
+}
+
+// Filter selects records for Recent. Zero fields match everything.
+type Filter struct {
+	Key string
+	// Model matches the requested or the upstream model.
+	Model      string
+	ErrorsOnly bool
+	// Limit caps the number of records; zero means no cap.
+	Limit int
+}
+
+// Recent returns the newest records that match f, newest first, scanning
+// the usage bucket backwards from its end.
+func Recent(db *store.DB, f Filter) ([]Record, error) {
+	var out []Record
+	err := db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(store.BucketUsage)
+		if b == nil {
+			return errNoBuckets
+		}
+		c := b.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if f.Limit > 0 && len(out) >= f.Limit {
+				break
+			}
+			if len(k) != 16 {
+				continue
+			}
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("usage record %x damaged: %w", k, err)
+			}
+			if f.Match(&r) {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Match reports whether r passes f (Limit aside).
+func (f Filter) Match(r *Record) bool {
+	if f.Key != "" && r.Key != f.Key {
+		return false
+	}
+	if f.Model != "" && r.Model != f.Model && r.UpstreamModel != f.Model {
+		return false
+	}
+	return !f.ErrorsOnly || r.Failed()
+}
+
+// Count returns the number of raw records in the usage bucket.
+func Count(db *store.DB) (int, error) {
+	var n int
+	err := db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(store.BucketUsage)
+		if b == nil {
+			return errNoBuckets
+		}
+		n = b.Stats().KeyN
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,445 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/credflow/credflow/internal/store"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Dimension bytes of rollup keys.
+const (
+	dimKey      byte = 'k'
+	dimModel    byte = 'm'
+	dimProvider byte = 'p'
+	dimTotal    byte = 't'
+	dimCombo    byte = 'c'
+)
+
+// keyPrunedBefore is meta/usage_pruned_before: 8-byte big-endian unix
+// nanoseconds; every raw record older than it has been deleted.
+var keyPrunedBefore = []byte("usage_pruned_before")
+
+// ErrInconsistent reports rollups that differ from the sums of the records.
+var ErrInconsistent = errors.New("usage rollups disagree with the usage records")
+
+var errNoBuckets = errors.New("usage buckets missing: the data file predates schema 3")
+
+// granularity is one rollup bucket and its period arithmetic (UTC).
+type granularity struct {
+	dim    Dim
+	bucket []byte
+	start  func(time.Time) time.Time // start of the period holding t
+	next   func(time.Time) time.Time // start of the period after the one starting at t
+}
+
+var (
+	hourly = granularity{
+		dim:    DimHour,
+		bucket: store.BucketRollupsHour,
+		start:  func(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) },
+		next:   func(t time.Time) time.Time { return t.Add(time.Hour) },
+	}
+	daily = granularity{
+		dim:    DimDay,
+		bucket: store.BucketRollupsDay,
+		start: func(t time.Time) time.Time {
+			u := t.UTC()
+			return time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC)
+		},
+		next: func(t time.Time) time.Time { return t.AddDate(0, 0, 1) },
+	}
+	granularities = [...]granularity{hourly, daily}
+)
+
+// ceil is the start of the first period that starts at or after t.
+func (g granularity) ceil(t time.Time) time.Time {
+	s := g.start(t)
+	if s.Before(t) {
+		s = g.next(s)
+	}
+	return s
+}
+
+func nanos(t time.Time) uint64 {
+	n := t.UnixNano()
+	if n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+func recordKey(t time.Time, seq uint64) []byte {
+	k := make([]byte, 16)
+	binary.BigEndian.PutUint64(k, nanos(t))
+	binary.BigEndian.PutUint64(k[8:], seq)
+	return k
+}
+
+func periodPrefix(start time.Time) []byte {
+	k := make([]byte, 8)
+	binary.BigEndian.PutUint64(k, uint64(start.Unix()))
+	return k
+}
+
+func rollupKey(start time.Time, dim byte, name string) []byte {
+	k := make([]byte, 9+len(name))
+	binary.BigEndian.PutUint64(k, uint64(start.Unix()))
+	k[8] = dim
+	copy(k[9:], name)
+	return k
+}
+
+func parseRollupKey(k []byte) (start time.Time, dim byte, name []byte, ok bool) {
+	if len(k) < 9 {
+		return time.Time{}, 0, nil, false
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(k)), 0).UTC(), k[8], k[9:], true
+}
+
+// comboName encodes key, provider and model for the c dimension.
+func comboName(key, provider, model string) string {
+	b := make([]byte, 0, len(key)+len(provider)+len(model)+2)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = binary.AppendUvarint(b, uint64(len(provider)))
+	b = append(b, provider...)
+	b = append(b, model...)
+	return string(b)
+}
+
+func parseCombo(b []byte) (key, provider, model string, ok bool) {
+	next := func() (string, bool) {
+		n, w := binary.Uvarint(b)
+		if w <= 0 || uint64(len(b)-w) < n {
+			return "", false
+		}
+		s := string(b[w : w+int(n)])
+		b = b[w+int(n):]
+		return s, true
+	}
+	if key, ok = next(); !ok {
+		return
+	}
+	if provider, ok = next(); !ok {
+		return
+	}
+	return key, provider, string(b), true
+}
+
+// deltas are counters keyed by rollup key, for one granularity.
+type deltas map[string]*Counters
+
+func (d deltas) add(g granularity, r *Record) {
+	start := g.start(r.Time)
+	for _, e := range [...]struct {
+		dim  byte
+		name string
+	}{
+		{dimTotal, ""}, {dimKey, r.Key}, {dimModel, r.Model}, {dimProvider, r.Provider},
+		{dimCombo, comboName(r.Key, r.Provider, r.Model)},
+	} {
+		k := string(rollupKey(start, e.dim, e.name))
+		c := d[k]
+		if c == nil {
+			c = new(Counters)
+			d[k] = c
+		}
+		c.AddRecord(r)
+	}
+}
+
+// apply adds d to the rollups in b.
+func (d deltas) apply(b *bolt.Bucket) error {
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // in key order: bbolt's cheapest write pattern
+	for _, k := range keys {
+		cur := decodeCounters(b.Get([]byte(k)))
+		cur.Add(*d[k])
+		if err := b.Put([]byte(k), cur.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeRecords stores recs and adds them to both rollups, in tx.
+func writeRecords(tx *bolt.Tx, recs []Record) error {
+	ub := tx.Bucket(store.BucketUsage)
+	if ub == nil {
+		return errNoBuckets
+	}
+	ub.FillPercent = 0.9 // keys arrive nearly in order
+	for i := range recs {
+		seq, err := ub.NextSequence()
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(&recs[i])
+		if err != nil {
+			return err
+		}
+		if err := ub.Put(recordKey(recs[i].Time, seq), data); err != nil {
+			return err
+		}
+	}
+	for _, g := range granularities {
+		b := tx.Bucket(g.bucket)
+		if b == nil {
+			return errNoBuckets
+		}
+		d := deltas{}
+		for i := range recs {
+			d.add(g, &recs[i])
+		}
+		if err := d.apply(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pruneBatch bounds the records one flush deletes, so that turning
+// retention on over a large file does not make one huge transaction.
+const pruneBatch = 10_000
+
+// prune deletes up to pruneBatch raw records older than cutoff and moves
+// meta/usage_pruned_before past the newest one deleted.
+func prune(tx *bolt.Tx, cutoff time.Time) (int, error) {
+	ub := tx.Bucket(store.BucketUsage)
+	if ub == nil {
+		return 0, errNoBuckets
+	}
+	cut := nanos(cutoff)
+	var dead [][]byte
+	c := ub.Cursor()
+	for k, _ := c.First(); k != nil && len(dead) < pruneBatch; k, _ = c.Next() {
+		if len(k) != 16 {
+			continue
+		}
+		if binary.BigEndian.Uint64(k) >= cut {
+			break
+		}
+		dead = append(dead, bytes.Clone(k))
+	}
+	if len(dead) == 0 {
+		return 0, nil
+	}
+	for _, k := range dead {
+		if err := ub.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	wm := binary.BigEndian.Uint64(dead[len(dead)-1]) + 1
+	meta := tx.Bucket(store.BucketMeta)
+	if meta == nil {
+		return 0, errNoBuckets
+	}
+	if old := meta.Get(keyPrunedBefore); len(old) == 8 && binary.BigEndian.Uint64(old) > wm {
+		wm = binary.BigEndian.Uint64(old)
+	}
+	v := make([]byte, 8)
+	binary.BigEndian.PutUint64(v, wm)
+	return len(dead), meta.Put(keyPrunedBefore, v)
+}
+
+// prunedBefore reads meta/usage_pruned_before; zero when nothing was pruned.
+func prunedBefore(tx *bolt.Tx) time.Time {
+	meta := tx.Bucket(store.BucketMeta)
+	if meta == nil {
+		return time.Time{}
+	}
+	v := meta.Get(keyPrunedBefore)
+	if len(v) != 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+}
+
+// verifiable is, per granularity, the first period whose records are all
+// still in the usage bucket (zero: every period).
+func verifiable(tx *bolt.Tx) [len(granularities)]time.Time {
+	var from [len(granularities)]time.Time
+	if wm := prunedBefore(tx); !wm.IsZero() {
+		for i, g := range granularities {
+			from[i] = g.ceil(wm)
+		}
+	}
+	return from
+}
+
+// expected sums the raw records into rollups for every verifiable period.
+func expected(tx *bolt.Tx, from [len(granularities)]time.Time) ([len(granularities)]deltas, error) {
+	var exp [len(granularities)]deltas
+	for i := range exp {
+		exp[i] = deltas{}
+	}
+	ub := tx.Bucket(store.BucketUsage)
+	if ub == nil {
+		return exp, errNoBuckets
+	}
+	earliest := from[0]
+	for _, f := range from {
+		if f.Before(earliest) {
+			earliest = f
+		}
+	}
+	c := ub.Cursor()
+	k, v := c.First()
+	if !earliest.IsZero() {
+		k, v = c.Seek(recordKey(earliest, 0))
+	}
+	for ; k != nil; k, v = c.Next() {
+		if len(k) != 16 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return exp, fmt.Errorf("usage record %x damaged: %w", k, err)
+		}
+		for i, g := range granularities {
+			if !r.Time.Before(from[i]) {
+				exp[i].add(g, &r)
+			}
+		}
+	}
+	return exp, nil
+}
+
+// seekPeriod positions c at the first rollup of the period starting at
+// from (the first rollup when from is zero).
+func seekPeriod(c *bolt.Cursor, from time.Time) (k, v []byte) {
+	if from.IsZero() {
+		return c.First()
+	}
+	return c.Seek(periodPrefix(from))
+}
+
+// Check verifies that, for every period still wholly covered by raw
+// records, each rollup equals the sums of the records and no rollup exists
+// without records. The error wraps ErrInconsistent and names up to five
+// differences. Rollups of periods that start before the retention cut
+// (meta/usage_pruned_before) are not checked.
+func Check(db *store.DB) error {
+	return db.View(checkTx)
+}
+
+func checkTx(tx *bolt.Tx) error {
+	from := verifiable(tx)
+	exp, err := expected(tx, from)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	n := 0
+	report := func(s string) {
+		n++
+		if len(problems) < 5 {
+			problems = append(problems, s)
+		}
+	}
+	for i, g := range granularities {
+		b := tx.Bucket(g.bucket)
+		if b == nil {
+			return errNoBuckets
+		}
+		seen := make(map[string]bool, len(exp[i]))
+		c := b.Cursor()
+		for k, v := seekPeriod(c, from[i]); k != nil; k, v = c.Next() {
+			got := decodeCounters(v)
+			want := exp[i][string(k)]
+			seen[string(k)] = true
+			switch {
+			case want == nil && got != (Counters{}):
+				report(fmt.Sprintf("%s has %d request(s) but no records", describeKey(g, k), got.Requests))
+			case want != nil && *want != got:
+				report(fmt.Sprintf("%s has %+v; records sum to %+v", describeKey(g, k), got, *want))
+			}
+		}
+		for k := range exp[i] {
+			if !seen[k] {
+				report(fmt.Sprintf("%s missing (%d request(s) recorded)", describeKey(g, []byte(k)), exp[i][k].Requests))
+			}
+		}
+	}
+	if n > 0 {
+		return fmt.Errorf("%w: %d difference(s): %s", ErrInconsistent, n, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func describeKey(g granularity, k []byte) string {
+	start, dim, name, ok := parseRollupKey(k)
+	if !ok {
+		return fmt.Sprintf("%s rollup %x", g.dim, k)
+	}
+	what := map[byte]string{dimKey: "key", dimModel: "model", dimProvider: "provider", dimTotal: "total", dimCombo: "key/provider/model"}[dim]
+	if dim == dimCombo {
+		key, prov, model, _ := parseCombo(name)
+		name = []byte(key + "/" + prov + "/" + model)
+	}
+	return fmt.Sprintf("%s rollup %s %s %q", g.dim, start.Format(time.RFC3339), what, name)
+}
+
+// Rebuild recomputes the rollups of every period still wholly covered by
+// raw records from those records, replacing what was there. Older
+// rollups (before the retention cut) are kept as they are.
+func Rebuild(db *store.DB) error {
+	return db.Update(rebuildTx)
+}
+
+func rebuildTx(tx *bolt.Tx) error {
+	from := verifiable(tx)
+	exp, err := expected(tx, from)
+	if err != nil {
+		return err
+	}
+	for i, g := range granularities {
+		b := tx.Bucket(g.bucket)
+		if b == nil {
+			return errNoBuckets
+		}
+		var stale [][]byte
+		c := b.Cursor()
+		for k, _ := seekPeriod(c, from[i]); k != nil; k, _ = c.Next() {
+			stale = append(stale, bytes.Clone(k))
+		}
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		if err := exp[i].apply(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EnsureConsistent checks the rollups against the records and rebuilds
+// them when they differ; rebuilt reports that it had to. The daemon calls
+// it when it starts. After a crash it should find nothing to do, since
+// records and rollups are written in one transaction.
+func EnsureConsistent(db *store.DB) (rebuilt bool, err error) {
+	err = Check(db)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, ErrInconsistent) {
+		return false, err
+	}
+	if err := Rebuild(db); err != nil {
+		return false, err
+	}
+	return true, nil
+}
