@@ -17,3 +17,14 @@ func reloadDaemon(ctx context.Context, dataDir string) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// flushDaemon asks a running daemon to write its pending usage records, so
+// a report read from the data file includes the last requests. Without a
+// daemon there is nothing pending.
+func flushDaemon(ctx context.Context, f *Factory) {
+	p, err := f.Paths()
+	if err != nil {
+		return
+	}
+	_ = adminapi.NewClient(adminapi.SocketPath(p.DataDir)).FlushUsage(ctx)
+}

@@ -32,8 +32,8 @@ func newLogsCmd(f *Factory) *cobra.Command {
 newest last: time, virtual key, model, provider, status, tokens in and out,
 cost and latency. Prompts and replies are never recorded.
 
-It reads the data file whether or not a daemon runs; a running daemon writes
-its requests every flush interval (250ms), so the very latest may be missing.
+It reads the data file whether or not a daemon runs; a running daemon is
+first asked to write the requests it holds.
 With -f it then follows the running daemon's requests as they finish, until
 interrupted; without a daemon, -f fails with exit code 4. A cost ending in
 "~" is for an estimated token count; "?" is an unknown price.
@@ -66,6 +66,7 @@ interrupted; without a daemon, -f fails with exit code 4. A cost ending in
 			}
 			var recent []ledger.Record
 			if o.N > 0 {
+				flushDaemon(cmd.Context(), f)
 				db, err := f.OpenStore()
 				if err != nil {
 					return err

@@ -39,9 +39,10 @@ COST is exact for requests whose model has a known price. When some
 requests had no known price, it reads "≥$1.23 (+N unpriced)": a lower
 bound, never an unknown counted as free.
 
-It reads the data file, whether or not a daemon runs. A running daemon
-writes its requests every flush interval (250ms), so the last fraction of a
-second of requests may not be shown yet.`,
+It reads the data file, whether or not a daemon runs; a running daemon is
+first asked (on its admin socket) to write the requests it holds, so the
+report includes the very latest. Reports read hourly and daily rollups,
+never the raw records.`,
 		Example: `  credflow usage
   credflow usage --by key --by model --since 30d
   credflow usage --by day --key agent --csv > agent.csv`,
@@ -51,6 +52,7 @@ second of requests may not be shown yet.`,
 			if err != nil {
 				return err
 			}
+			flushDaemon(cmd.Context(), f)
 			db, err := f.OpenStore()
 			if err != nil {
 				return err

@@ -52,6 +52,13 @@ func (s *Server) adminMux() http.Handler {
 		writeJSON(w, http.StatusOK, adminapi.ReloadResponse{OK: true, Message: "reloaded"})
 	})
 	mux.HandleFunc("GET /v1/events", s.serveEvents)
+	mux.HandleFunc("POST /v1/usage/flush", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.ledger.Flush(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, adminapi.Error{Error: "could not write usage records: " + err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, adminapi.ReloadResponse{OK: true, Message: "flushed"})
+	})
 	// Key management opens the data file for each call and rebuilds the
 	// authenticator after a change, so a new or revoked key takes effect
 	// on the next request.

@@ -70,6 +70,12 @@ type Error struct {
 	Error string `json:"error"`
 }
 
+// FlushUsage asks the daemon to write its pending usage records now, so a
+// report read from the data file right after is complete.
+func (c *Client) FlushUsage(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/usage/flush", nil, nil)
+}
+
 // Reload asks the daemon to rebuild its state from config and vault.
 func (c *Client) Reload(ctx context.Context, r ReloadRequest) (*ReloadResponse, error) {
 	var out ReloadResponse
