@@ -88,7 +88,7 @@ type daemon struct {
 	key  string
 }
 
-func startCredflow(up string) (*daemon, func(), error) {
+func startCredflow(up string, accounting bool) (*daemon, func(), error) {
 	dir, err := os.MkdirTemp("", "credflow-bench-")
 	if err != nil {
 		return nil, nil, err
@@ -103,6 +103,8 @@ func startCredflow(up string) (*daemon, func(), error) {
 	cfg := fmt.Sprintf(`server:
   listen: %s
   log_level: warn
+ledger:
+  disable: %v
 vault:
   backend: file
 providers:
@@ -112,7 +114,7 @@ providers:
 routes:
   - model: bench
     targets: [up]
-`, addr, up)
+`, addr, !accounting, up)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, cleanup, err
@@ -315,20 +317,26 @@ func run() error {
 		return err
 	}
 	defer srv.Close()
-	d, stop, err := startCredflow(up)
+	d, stop, err := startCredflow(up, true)
 	if err != nil {
 		return err
 	}
 	defer stop()
+	off, stopOff, err := startCredflow(up, false)
+	if err != nil {
+		return err
+	}
+	defer stopOff()
+	throughOff := "http://" + off.addr + "/v1/chat/completions"
 	direct := up + "/v1/chat/completions"
 	through := "http://" + d.addr + "/v1/chat/completions"
 	pid := d.cmd.Process.Pid
 
 	// Warm both paths (connection pools, first-request costs).
-	for _, u := range []string{direct, through} {
+	for _, u := range []struct{ url, key string }{{direct, ""}, {through, d.key}, {throughOff, off.key}} {
 		for i := 0; i < 200; i++ {
-			if _, _, err := do(client(), u, d.key, request); err != nil {
-				return fmt.Errorf("warm-up %s: %w", u, err)
+			if _, _, err := do(client(), u.url, u.key, request); err != nil {
+				return fmt.Errorf("warm-up %s: %w", u.url, err)
 			}
 		}
 	}
@@ -367,6 +375,11 @@ func run() error {
 	fmt.Printf("streaming (%d chunks, %s apart)   direct        through credflow   added\n", *chunks, *chunkDelay)
 	fmt.Printf("  time to first byte p50      %10s    %14s     %s\n", sd.pct(.5), st.pct(.5), st.pct(.5)-sd.pct(.5))
 	fmt.Printf("  time to first byte p99      %10s    %14s     %s\n\n", sd.pct(.99), st.pct(.99), st.pct(.99)-sd.pct(.99))
+	ca := closedLoop(throughOff, off.key)
+	cb := closedLoop(through, d.key)
+	fmt.Printf("accounting, closed loop c=%d          off            on             on/off\n", *concurrency)
+	fmt.Printf("  throughput (req/s)          %10.0f    %14.0f     %.2f\n", rps(ca), rps(cb), rps(cb)/rps(ca))
+	fmt.Printf("  p50 latency                 %10s    %14s     %.2f\n\n", ca.pct(.5), cb.pct(.5), ratio(cb.pct(.5), ca.pct(.5)))
 	fmt.Printf("credflow peak RSS (VmHWM): %s\n", peakRSS(pid))
 	return nil
 }

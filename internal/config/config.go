@@ -84,6 +84,9 @@ type Ledger struct {
 	// Retention is how long raw request records are kept; hourly and daily
 	// rollups are kept for good. 0 keeps records forever.
 	Retention Duration `yaml:"retention"`
+	// Disable turns the ledger off: no request records, no usage reports,
+	// and budgets count only what this run of the daemon saw.
+	Disable bool `yaml:"disable"`
 }
 
 // Provider is one upstream LLM API.

@@ -53,6 +53,10 @@ func (s *Server) adminMux() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/events", s.serveEvents)
 	mux.HandleFunc("POST /v1/usage/flush", func(w http.ResponseWriter, r *http.Request) {
+		if s.ledger == nil {
+			writeJSON(w, http.StatusOK, adminapi.ReloadResponse{OK: true, Message: "accounting is off"})
+			return
+		}
 		if err := s.ledger.Flush(); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, adminapi.Error{Error: "could not write usage records: " + err.Error()})
 			return

@@ -215,8 +215,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.pending.Wait()
 	// Everything accounted is written before the process ends.
-	if lerr := s.ledger.Close(sctx); lerr != nil {
-		s.log.Error("could not write the last usage records", "err", lerr)
+	if s.ledger != nil {
+		if lerr := s.ledger.Close(sctx); lerr != nil {
+			s.log.Error("could not write the last usage records", "err", lerr)
+		}
 	}
 	os.Remove(s.AdminSocket())
 	s.log.Info("stopped")
@@ -306,7 +308,9 @@ func (s *Server) build(ctx context.Context, cfg *config.Config) (*state, error) 
 // budgeted key's spend in its current periods from the ledger.
 func (s *Server) loadKeys() error {
 	// Records still in memory would be missing from the ledger's sums.
-	s.ledger.Flush()
+	if s.ledger != nil {
+		s.ledger.Flush()
+	}
 	db, err := s.opt.OpenStore()
 	if err != nil {
 		return fmt.Errorf("read virtual keys: %w", err)
@@ -326,6 +330,10 @@ func (s *Server) loadKeys() error {
 // openLedger checks the usage ledger (rebuilding rollups that disagree with
 // the records after a crash) and starts its batched writer.
 func (s *Server) openLedger(cfg *config.Config) error {
+	if cfg.Ledger.Disable {
+		s.log.Warn("accounting is off (ledger.disable): requests are not recorded")
+		return nil
+	}
 	db, err := s.opt.OpenStore()
 	if err != nil {
 		return fmt.Errorf("open the usage ledger: %w", err)

@@ -154,7 +154,9 @@ func (s *Server) account(c *call) {
 		}
 	}
 	s.metrics.observe(&c.ev)
-	s.ledger.Add(ledger.FromEvent(c.ev))
+	if s.ledger != nil {
+		s.ledger.Add(ledger.FromEvent(c.ev))
+	}
 	s.bus.Publish(c.ev)
 	if s.log.Enabled(context.Background(), levelFor(c.ev.Status)) {
 		s.log.Log(context.Background(), levelFor(c.ev.Status), "request",
