@@ -13,11 +13,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/credflow/credflow/internal/cli"
+	"github.com/credflow/credflow/internal/ledger"
+	"github.com/credflow/credflow/internal/store"
 	"github.com/credflow/credflow/pkg/adminapi"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/zalando/go-keyring"
@@ -111,12 +114,14 @@ func runScripts(t *testing.T, backend string) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"nosecret":   cmdNoSecret,
-			"waitfile":   cmdWaitFile,
-			"perm":       cmdPerm,
-			"waitdaemon": cmdWaitDaemon,
-			"chat":       cmdChat,
-			"sighup":     cmdSighup,
+			"nosecret":    cmdNoSecret,
+			"waitfile":    cmdWaitFile,
+			"perm":        cmdPerm,
+			"waitdaemon":  cmdWaitDaemon,
+			"chat":        cmdChat,
+			"sighup":      cmdSighup,
+			"chatload":    cmdChatLoad,
+			"ledgercheck": cmdLedgerCheck,
 		},
 	})
 }
@@ -264,5 +269,113 @@ func cmdSighup(ts *testscript.TestScript, neg bool, args []string) {
 			return
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// cmdChatLoad runs chat requests against the daemon from 8 clients and
+// SIGKILLs the daemon after KILLAFTER, under load: chatload KEYFILE
+// KILLAFTER OUTFILE. OUTFILE gets one line per answered request: the unix
+// nanosecond it finished.
+func cmdChatLoad(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: chatload KEYFILE KILLAFTER OUTFILE")
+	}
+	st, err := daemonStatus(ts)
+	ts.Check(err)
+	killAfter, err := time.ParseDuration(args[1])
+	ts.Check(err)
+	key := strings.TrimSpace(ts.ReadFile(args[0]))
+	var mu sync.Mutex
+	var done []int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("POST", "http://"+st.Listen+"/v1/chat/completions",
+					strings.NewReader(`{"model":"mock","messages":[{"role":"user","content":"crash test load"}]}`))
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := client.Do(req)
+				if err != nil {
+					continue // the daemon is gone
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					mu.Lock()
+					done = append(done, time.Now().UnixNano())
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(killAfter)
+	p, err := os.FindProcess(st.PID)
+	ts.Check(err)
+	ts.Check(p.Signal(syscall.SIGKILL))
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	var b strings.Builder
+	for _, t := range done {
+		fmt.Fprintln(&b, t)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), []byte(b.String()), 0o600))
+	if len(done) == 0 {
+		ts.Fatalf("no request succeeded before the kill")
+	}
+}
+
+// cmdLedgerCheck reopens the data file after a crash and checks that the
+// rollups agree with the records and that the records lost are within the
+// bound: at most the requests answered in the last two flush intervals (plus
+// 100ms of slack) before the kill: ledgercheck DONEFILE FLUSHINTERVAL.
+func cmdLedgerCheck(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: ledgercheck DONEFILE FLUSHINTERVAL")
+	}
+	interval, err := time.ParseDuration(args[1])
+	ts.Check(err)
+	var done []int64
+	for _, l := range strings.Fields(ts.ReadFile(args[0])) {
+		n, err := strconv.ParseInt(l, 10, 64)
+		ts.Check(err)
+		done = append(done, n)
+	}
+	db, err := store.Open(filepath.Join(ts.Getenv("XDG_DATA_HOME"), "credflow", store.FileName), store.Options{})
+	ts.Check(err)
+	defer db.Close()
+	if err := ledger.Check(db); err != nil {
+		ts.Fatalf("after the crash the rollups disagree with the records: %v", err)
+	}
+	rows, err := ledger.Usage(db, ledger.Query{})
+	ts.Check(err)
+	var recorded int64
+	for _, r := range rows {
+		recorded += r.Requests
+	}
+	last := done[len(done)-1]
+	window := int64(0)
+	for _, t := range done {
+		if t >= last-int64(2*interval+100*time.Millisecond) {
+			window++
+		}
+	}
+	answered := int64(len(done))
+	lost := answered - recorded
+	ts.Logf("answered %d, recorded %d, lost %d, bound %d", answered, recorded, lost, window)
+	if lost > window {
+		ts.Fatalf("lost %d records, more than the %d answered in the last two flush intervals", lost, window)
+	}
+	if recorded > answered+8 {
+		ts.Fatalf("recorded %d requests but only %d were answered (+8 in flight)", recorded, answered)
 	}
 }
