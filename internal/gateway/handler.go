@@ -133,7 +133,7 @@ func (s *Server) finish(c *call, status int, err error) {
 // metrics, the event bus and the log (never bodies or keys).
 func (s *Server) account(c *call) {
 	c.ev.InputTokens, c.ev.OutputTokens, c.ev.CachedTokens = c.usage.InputTokens, c.usage.OutputTokens, c.usage.CachedTokens
-	c.ev.CacheWriteTokens = c.usage.CacheWriteTokens
+	c.ev.CacheWriteTokens, c.ev.ReasoningTokens = c.usage.CacheWriteTokens, c.usage.ReasoningTokens
 	if c.st != nil && c.ev.Provider != "" && (c.ev.InputTokens > 0 || c.ev.OutputTokens > 0) {
 		if p, ok := c.st.price(c.ev.Provider, c.ev.UpstreamModel); ok {
 			u := pricing.Usage{

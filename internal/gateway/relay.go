@@ -187,6 +187,9 @@ func applyOpenAI(raw []byte, ev *eventUsage) {
 	if d, ok, _ := jsonx.Get(raw, "prompt_tokens_details"); ok {
 		ev.CachedTokens = intField(d, "cached_tokens")
 	}
+	if d, ok, _ := jsonx.Get(raw, "completion_tokens_details"); ok {
+		ev.ReasoningTokens = intField(d, "reasoning_tokens")
+	}
 }
 
 // intField reads a top-level integer; absent, null or malformed is 0.
@@ -229,6 +232,7 @@ func applyAnthropic(raw []byte, ev *eventUsage) {
 
 // eventUsage accumulates what the provider reported.
 type eventUsage struct {
+	ReasoningTokens int64
 	// final is set once the provider's final usage arrived; text collects
 	// streamed output for an estimate if it never does.
 	final                                    bool

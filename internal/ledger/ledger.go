@@ -165,6 +165,7 @@ func FromEvent(e adminapi.Event) Record {
 		Output:        e.OutputTokens,
 		CacheRead:     e.CachedTokens,
 		CacheWrite:    e.CacheWriteTokens,
+		Reasoning:     e.ReasoningTokens,
 		Cost:          pricing.Micros(e.CostMicros),
 		CostKnown:     e.CostKnown,
 		Estimated:     e.Estimated,

@@ -50,6 +50,8 @@ type Event struct {
 	CachedTokens  int64     `json:"cached_tokens,omitempty"`
 	// CacheWriteTokens are prompt tokens written to the provider's cache.
 	CacheWriteTokens int64 `json:"cache_write_tokens,omitempty"`
+	// ReasoningTokens are output tokens spent on reasoning (part of OutputTokens).
+	ReasoningTokens int64 `json:"reasoning_tokens,omitempty"`
 	// CostMicros is the cost in micro-dollars when CostKnown; a model
 	// without a known price has CostKnown false, never a zero cost.
 	CostMicros int64   `json:"cost_micros"`
