@@ -298,7 +298,7 @@ func (s *Server) prepare(st *state, p provider.Provider, c *call, t route.Target
 	bad := func(err error) *apiError {
 		var te *translate.Error
 		if errors.As(err, &te) {
-			return &apiError{Status: te.Status, Param: te.Param, Message: te.Message}
+			return te
 		}
 		return &apiError{Status: http.StatusBadRequest, Message: err.Error()}
 	}

@@ -22,6 +22,10 @@ type Error struct {
 	Param string
 	// Message says what went wrong, for the client.
 	Message string
+	// Code is OpenAI's machine-readable code (invalid_api_key,
+	// model_not_found, budget_exceeded...); empty derives it from Type and
+	// Status. Anthropic's shape has none.
+	Code string
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -47,20 +51,41 @@ func badUpstream(format string, a ...any) *Error {
 	return &Error{Status: http.StatusBadGateway, Type: "api_error", Message: fmt.Sprintf(format, a...)}
 }
 
-// WriteOpenAIError writes e as an OpenAI error body,
-// {"error":{"message","type","param","code"}}, with e.Status (500 when 0).
-func WriteOpenAIError(w http.ResponseWriter, e *Error) {
-	writeJSON(w, statusOr500(e.Status), openAIErrorBody(e.Status, e.Type, e.Param, e.Message))
+// OpenAIBody renders e as an OpenAI error body,
+// {"error":{"message","type","param","code"}}.
+func (e *Error) OpenAIBody() []byte {
+	t, code := openAIType(e.Type, e.Status)
+	oe := llmapi.ChatError{Message: e.Message, Type: t, Code: code}
+	if e.Code != "" {
+		c := e.Code
+		oe.Code = &c
+	}
+	if e.Param != "" {
+		p := e.Param
+		oe.Param = &p
+	}
+	return marshal(llmapi.ChatErrorResponse{Error: oe})
 }
 
-// WriteAnthropicError writes e as an Anthropic error body,
-// {"type":"error","error":{"type","message"}}, with e.Status (500 when 0).
-func WriteAnthropicError(w http.ResponseWriter, e *Error) {
+// AnthropicBody renders e as an Anthropic error body,
+// {"type":"error","error":{"type","message"}}.
+func (e *Error) AnthropicBody() []byte {
 	typ := e.Type
 	if !anthropicTypes[typ] {
-		typ = anthropicType(typ, "", e.Status)
+		typ = anthropicType(typ, e.Code, e.Status)
 	}
-	writeJSON(w, statusOr500(e.Status), anthropicErrorBody(typ, e.Message))
+	return anthropicErrorBody(typ, e.Message)
+}
+
+// WriteOpenAIError writes e as an OpenAI error with e.Status (500 when 0).
+func WriteOpenAIError(w http.ResponseWriter, e *Error) {
+	writeJSON(w, statusOr500(e.Status), e.OpenAIBody())
+}
+
+// WriteAnthropicError writes e as an Anthropic error with e.Status (500
+// when 0).
+func WriteAnthropicError(w http.ResponseWriter, e *Error) {
+	writeJSON(w, statusOr500(e.Status), e.AnthropicBody())
 }
 
 func statusOr500(s int) int {
@@ -78,12 +103,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 }
 
 func openAIErrorBody(status int, typ, param, msg string) []byte {
-	t, code := openAIType(typ, status)
-	e := llmapi.ChatError{Message: msg, Type: t, Code: code}
-	if param != "" {
-		e.Param = &param
-	}
-	return marshal(llmapi.ChatErrorResponse{Error: e})
+	return (&Error{Status: status, Type: typ, Param: param, Message: msg}).OpenAIBody()
 }
 
 func anthropicErrorBody(typ, msg string) []byte {
