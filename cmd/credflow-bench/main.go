@@ -34,6 +34,7 @@ var (
 	rate        = flag.Int("rate", 2000, "open-loop request rate per second")
 	chunks      = flag.Int("chunks", 20, "chunks per streamed reply")
 	chunkDelay  = flag.Duration("chunk-delay", 5*time.Millisecond, "pause between upstream stream chunks")
+	extraEnv    = flag.String("credflow-env", "", "extra VAR=VALUE settings for the credflow processes only (e.g. GOGC=200), comma-separated")
 )
 
 const completion = `{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}},"system_fingerprint":"fp_bench"}`
@@ -121,6 +122,9 @@ routes:
 	}
 	env := append(os.Environ(), "CREDFLOW_CONFIG="+cfgPath, "CREDFLOW_DATA_DIR="+filepath.Join(dir, "data"),
 		"CREDFLOW_VAULT_PASSPHRASE=bench", "CREDFLOW_VAULT_SCRYPT_WORK_FACTOR=10")
+	if *extraEnv != "" {
+		env = append(env, strings.Split(*extraEnv, ",")...)
+	}
 	keyCmd := exec.Command(*bin, "keys", "create", "bench")
 	keyCmd.Env = env
 	out, err := keyCmd.Output()
