@@ -73,7 +73,10 @@ A model with no known price shows "unknown": credflow never treats it as free.`,
 						up = name
 					}
 					row := modelRow{Model: name, Route: r.Model, Provider: prov, Upstream: up}
-					if p, ok := prices.Find(pp, up); ok {
+					if pc.Type == "mock" {
+						// The built-in mock bills nothing.
+						row.Input, row.Output, row.Priced = "$0.00", "$0.00", true
+					} else if p, ok := prices.Find(pp, up); ok {
 						row.Context, row.MaxOutput, row.Priced = p.Context, p.MaxOutput, p.Priced()
 						row.Input, row.Output = perM(p.Input, p.HasInput), perM(p.Output, p.HasOutput)
 						row.CacheRead, row.CacheWrite = perM(p.CacheRead, p.HasCacheRead), perM(p.CacheWrite, p.HasCacheWrite)

@@ -84,6 +84,11 @@ func (st *state) price(prov, model string) (pricing.Price, bool) {
 		return c.p, c.ok
 	}
 	p, ok := st.prices.Lookup(st.priceIDs[prov], model)
+	if !ok && st.cfg.Providers[prov].Type == "mock" {
+		// The built-in mock bills nothing: a known zero, not an unknown.
+		p = pricing.Price{HasInput: true, HasOutput: true, HasCacheRead: true, HasCacheWrite: true, Model: model}
+		ok = true
+	}
 	st.priceCache.Store(k, cachedPrice{p, ok})
 	return p, ok
 }

@@ -134,7 +134,10 @@ func (s *Server) finish(c *call, status int, err error) {
 func (s *Server) account(c *call) {
 	c.ev.InputTokens, c.ev.OutputTokens, c.ev.CachedTokens = c.usage.InputTokens, c.usage.OutputTokens, c.usage.CachedTokens
 	c.ev.CacheWriteTokens, c.ev.ReasoningTokens = c.usage.CacheWriteTokens, c.usage.ReasoningTokens
-	if c.st != nil && c.ev.Provider != "" && (c.ev.InputTokens > 0 || c.ev.OutputTokens > 0) {
+	if c.ev.InputTokens == 0 && c.ev.OutputTokens == 0 {
+		// Nothing used (a refused request, an upstream error): nothing billed.
+		c.ev.CostKnown = true
+	} else if c.st != nil && c.ev.Provider != "" {
 		if p, ok := c.st.price(c.ev.Provider, c.ev.UpstreamModel); ok {
 			u := pricing.Usage{
 				Input:      c.ev.InputTokens - c.ev.CachedTokens - c.ev.CacheWriteTokens,

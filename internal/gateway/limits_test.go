@@ -46,7 +46,12 @@ providers:
   priced:
     type: mock
     mock: {reply: "four words of reply"}
+  local:
+    type: openai-compatible
+    base_url: http://127.0.0.1:9/v1
 routes:
+  - model: local-model
+    targets: [local]
   - model: mock
     targets: [mock]
   - model: gpt-4o
@@ -124,7 +129,7 @@ func TestDollarBudgetAndUnpricedModel(t *testing.T) {
 	if ev := e.lastEvent(); !ev.CostKnown || ev.CostMicros == 0 {
 		t.Fatalf("priced override not applied: %+v", ev)
 	}
-	_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "mock", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+	_, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "local-model", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 403 || apiErr.Code != "unpriced_model" {
 		t.Fatalf("a dollar-budget key on an unpriced model: %v", err)

@@ -35,11 +35,19 @@ func TestCostAndMetrics(t *testing.T) {
 	if !ev.CostKnown || ev.CostMicros != wantMicros {
 		t.Fatalf("cost = %d known=%v, want %d", ev.CostMicros, ev.CostKnown, wantMicros)
 	}
-	if _, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "mock", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}}); err != nil {
+	// A model the price table does not know: its cost is unknown, not zero.
+	if _, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-mystery-9", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}}); err != nil {
 		t.Fatal(err)
 	}
 	if ev := e.lastEvent(); ev.CostKnown || ev.CostMicros != 0 || ev.OutputTokens == 0 {
-		t.Fatalf("mock must be unpriced: %+v", ev)
+		t.Fatalf("an unknown model must be unpriced: %+v", ev)
+	}
+	// The built-in mock bills nothing: a known zero.
+	if _, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "mock", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := e.lastEvent(); !ev.CostKnown || ev.CostMicros != 0 {
+		t.Fatalf("mock cost: %+v", ev)
 	}
 	resp, err := http.Get(e.base + "/metrics")
 	if err != nil {
@@ -50,7 +58,7 @@ func TestCostAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		`credflow_requests_total{key="test",model="gpt-4o",provider="openai",status="200"} 1`,
 		`credflow_tokens_total{key="test",kind="output",model="gpt-4o",provider="openai"} ` + itoa(fx.Usage.CompletionTokens),
-		`credflow_unpriced_requests_total{key="test",model="mock",provider="mock"} 1`,
+		`credflow_unpriced_requests_total{key="test",model="gpt-mystery-9",provider="openai"} 1`,
 		`credflow_cost_usd_total{key="test",model="gpt-4o",provider="openai"}`,
 		`credflow_request_duration_seconds_bucket`,
 	} {
