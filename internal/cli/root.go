@@ -149,6 +149,7 @@ OpenAI- and Anthropic-compatible gateway that accounts for every token.`,
 		newUsageCmd(f),
 		newLogsCmd(f),
 		newModelsCmd(f),
+		newTopCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	return root

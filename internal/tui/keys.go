@@ -1,0 +1,37 @@
+package tui
+
+import "github.com/charmbracelet/bubbles/key"
+
+// keyMap holds top's key bindings; the help view lists them.
+type keyMap struct {
+	Next, Keys, Models, Providers, Feed key.Binding
+	Up, Down, Sort, Filter, Pause       key.Binding
+	Detail, Back, Help, Quit            key.Binding
+}
+
+func defaultKeys() keyMap {
+	b := func(help, desc string, keys ...string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
+	}
+	return keyMap{
+		Next:      b("tab", "next view", "tab"),
+		Keys:      b("1", "keys", "1"),
+		Models:    b("2", "models", "2"),
+		Providers: b("3", "providers", "3"),
+		Feed:      b("4", "live feed", "4"),
+		Up:        b("↑/k", "select up", "up", "k"),
+		Down:      b("↓/j", "select down", "down", "j"),
+		Sort:      b("s", "cycle the sort column", "s"),
+		Filter:    b("/", "filter by substring (enter keeps, esc clears)", "/"),
+		Pause:     b("p", "pause the feed (totals keep counting)", "p"),
+		Detail:    b("enter", "details of the selected row", "enter"),
+		Back:      b("esc", "back / clear the filter", "esc"),
+		Help:      b("?", "this help", "?"),
+		Quit:      b("q", "quit (also ctrl+c)", "q", "ctrl+c"),
+	}
+}
+
+func (k keyMap) all() []key.Binding {
+	return []key.Binding{k.Next, k.Keys, k.Models, k.Providers, k.Feed, k.Up, k.Down,
+		k.Sort, k.Filter, k.Pause, k.Detail, k.Back, k.Help, k.Quit}
+}

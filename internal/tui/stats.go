@@ -1,0 +1,239 @@
+package tui
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/credflow/credflow/pkg/adminapi"
+)
+
+// Dim is a dimension the aggregates are grouped by.
+type Dim int
+
+// The dimensions, in tab order.
+const (
+	DimKey Dim = iota
+	DimModel
+	DimProvider
+	numDims
+)
+
+func (d Dim) String() string {
+	return [...]string{"key", "model", "provider"}[d]
+}
+
+// Sizes of the bounded buffers.
+const (
+	LatencySamples = 500  // latency samples kept per row
+	RecentEvents   = 1000 // events kept for the live feed
+	SparkSeconds   = 300  // seconds of per-second request counts kept
+	RateWindow     = 10   // seconds the req/s and tok/s rates average over
+)
+
+// Row is the aggregate of one key, model or provider.
+type Row struct {
+	Name      string
+	Requests  int64
+	Errors    int64 // status >= 400
+	In, Out   int64 // tokens
+	Cost      int64 // micro-dollars, sum of the priced requests
+	Unpriced  int64 // requests without a known price
+	LastSeen  time.Time
+	LastError string
+	lat       ring[float64]
+}
+
+// Latencies returns the kept latency samples (ms), oldest first.
+func (r *Row) Latencies() []float64 { return r.lat.items() }
+
+// Percentile returns the p-th percentile (0 < p <= 100) of the kept latency
+// samples by the nearest-rank method; 0 without samples.
+func (r *Row) Percentile(p float64) float64 { return percentile(r.lat.items(), p) }
+
+func percentile(samples []float64, p float64) float64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	rank := int(p/100*float64(len(s)) + 0.999999999)
+	rank = max(1, min(rank, len(s)))
+	return s[rank-1]
+}
+
+func (r *Row) add(e *adminapi.Event) {
+	r.Requests++
+	if isError(e) {
+		r.Errors++
+		if e.Error != "" {
+			r.LastError = e.Error
+		}
+	}
+	r.In += e.InputTokens
+	r.Out += e.OutputTokens
+	if e.CostKnown {
+		r.Cost += e.CostMicros
+	} else {
+		r.Unpriced++
+	}
+	if e.Time.After(r.LastSeen) {
+		r.LastSeen = e.Time
+	}
+	r.lat.push(e.LatencyMS)
+}
+
+func isError(e *adminapi.Event) bool { return e.Status >= 400 }
+
+// ring is a bounded FIFO.
+type ring[T any] struct {
+	buf  []T
+	next int
+	full bool
+	cap  int
+}
+
+func newRing[T any](n int) ring[T] { return ring[T]{cap: n} }
+
+func (r *ring[T]) push(v T) {
+	if r.cap == 0 {
+		r.cap = LatencySamples
+	}
+	if len(r.buf) < r.cap {
+		r.buf = append(r.buf, v)
+		return
+	}
+	r.buf[r.next] = v
+	r.next = (r.next + 1) % r.cap
+	r.full = true
+}
+
+// items returns the elements, oldest first.
+func (r *ring[T]) items() []T {
+	if !r.full {
+		return r.buf
+	}
+	out := make([]T, 0, len(r.buf))
+	out = append(out, r.buf[r.next:]...)
+	return append(out, r.buf[:r.next]...)
+}
+
+func (r *ring[T]) len() int { return len(r.buf) }
+
+type bucket struct {
+	sec    int64 // unix second the counts are for
+	reqs   int64
+	tokens int64
+}
+
+// Stats aggregates the events top has seen since it started.
+type Stats struct {
+	Total  Row
+	rows   [numDims]map[string]*Row
+	recent ring[adminapi.Event]
+	spark  [SparkSeconds]bucket
+}
+
+// NewStats returns empty aggregates.
+func NewStats() *Stats {
+	s := &Stats{recent: newRing[adminapi.Event](RecentEvents)}
+	for d := range s.rows {
+		s.rows[d] = map[string]*Row{}
+	}
+	return s
+}
+
+// nameOf returns the row name of e in dimension d ("-" when empty).
+func nameOf(e *adminapi.Event, d Dim) string {
+	var s string
+	switch d {
+	case DimKey:
+		s = e.Key
+	case DimModel:
+		s = e.Model
+	case DimProvider:
+		s = e.Provider
+	}
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Add counts one finished request.
+func (s *Stats) Add(e adminapi.Event) {
+	s.Total.add(&e)
+	for d := range numDims {
+		n := nameOf(&e, d)
+		r := s.rows[d][n]
+		if r == nil {
+			r = &Row{Name: n}
+			s.rows[d][n] = r
+		}
+		r.add(&e)
+	}
+	s.recent.push(e)
+	sec := e.Time.Unix()
+	b := &s.spark[uint64(sec)%SparkSeconds]
+	if b.sec != sec {
+		*b = bucket{sec: sec}
+	}
+	b.reqs++
+	b.tokens += e.InputTokens + e.OutputTokens
+}
+
+// Row returns the aggregate of name in d, or nil.
+func (s *Stats) Row(d Dim, name string) *Row { return s.rows[d][name] }
+
+// Rows returns the rows of d whose name contains filter (case-insensitive),
+// in name order.
+func (s *Stats) Rows(d Dim, filter string) []*Row {
+	f := strings.ToLower(filter)
+	out := make([]*Row, 0, len(s.rows[d]))
+	for _, r := range s.rows[d] {
+		if f == "" || strings.Contains(strings.ToLower(r.Name), f) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Recent returns the kept events, newest first.
+func (s *Stats) Recent() []adminapi.Event {
+	it := s.recent.items()
+	out := make([]adminapi.Event, len(it))
+	for i, e := range it {
+		out[len(it)-1-i] = e
+	}
+	return out
+}
+
+// Rates returns requests and tokens per second over the RateWindow seconds
+// up to now.
+func (s *Stats) Rates(now time.Time) (reqs, tokens float64) {
+	end := now.Unix()
+	for sec := end - RateWindow + 1; sec <= end; sec++ {
+		if b := s.spark[uint64(sec)%SparkSeconds]; b.sec == sec {
+			reqs += float64(b.reqs)
+			tokens += float64(b.tokens)
+		}
+	}
+	return reqs / RateWindow, tokens / RateWindow
+}
+
+// PerSecond returns the request counts of the n seconds up to now, oldest
+// first (n <= SparkSeconds).
+func (s *Stats) PerSecond(now time.Time, n int) []int64 {
+	n = min(n, SparkSeconds)
+	out := make([]int64, n)
+	end := now.Unix()
+	for i := range n {
+		sec := end - int64(n-1-i)
+		if b := s.spark[uint64(sec)%SparkSeconds]; b.sec == sec {
+			out[i] = b.reqs
+		}
+	}
+	return out
+}
