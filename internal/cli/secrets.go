@@ -147,7 +147,12 @@ func newSecretsSetCmd(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			closeFn()
 			info(f.IO.ErrOut, "stored %q version 1 in the %s", s.Name, backendText(s.Backend))
+			// A running gateway may be waiting for this key.
+			if reached, err := f.notifyDaemon(cmd.Context()); err == nil && reached {
+				fmt.Fprintln(f.IO.ErrOut, "The running credflow daemon reloaded its keys.")
+			}
 			fmt.Fprintf(f.IO.ErrOut, "Use it with: credflow exec --env %s=%s -- COMMAND\n", envVarFor(s), s.Name)
 			return nil
 		},

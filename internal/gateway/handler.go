@@ -242,7 +242,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 		if !p.HasCredential() {
 			sec := st.cfg.Providers[t.Provider].Secret
 			lastErr = &apiError{Status: http.StatusServiceUnavailable, Code: "provider_key_missing",
-				Message: fmt.Sprintf("provider %q has no key: vault secret %q is missing; run 'credflow secrets set %s' and then 'credflow serve' reloads it (or send SIGHUP)", t.Provider, sec, sec)}
+				Message: fmt.Sprintf("provider %q has no key: vault secret %q is missing; run 'credflow secrets set %s' (a running gateway reloads it)", t.Provider, sec, sec)}
 			continue
 		}
 		up, ureq, aerr := s.prepare(st, p, c, t, body, stream, r.Header)
