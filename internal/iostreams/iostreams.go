@@ -22,7 +22,6 @@ type IOStreams struct {
 
 	inFD    int
 	inTTY   bool
-	outTTY  bool
 	scanner *bufio.Reader
 }
 
@@ -30,7 +29,6 @@ type IOStreams struct {
 func System() *IOStreams {
 	s := &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, inFD: int(os.Stdin.Fd())}
 	s.inTTY = term.IsTerminal(s.inFD)
-	s.outTTY = term.IsTerminal(int(os.Stdout.Fd()))
 	return s
 }
 
@@ -41,9 +39,6 @@ func Test(in io.Reader, out, errOut io.Writer) *IOStreams {
 
 // IsStdinTTY reports whether input is an interactive terminal.
 func (s *IOStreams) IsStdinTTY() bool { return s.inTTY }
-
-// IsStdoutTTY reports whether output goes to a terminal.
-func (s *IOStreams) IsStdoutTTY() bool { return s.outTTY }
 
 // ErrNoTTY reports a prompt that cannot be shown.
 var ErrNoTTY = errors.New("no terminal to prompt on")

@@ -160,15 +160,16 @@ type Limiter struct {
 }
 
 type keyState struct {
-	// spent[i] is settled spend in budget i's current period, which
-	// started at start[i].
-	spent    map[string]Cost // period → settled spend since its start
+	// spent[p] is settled spend in period p's current instance, which
+	// started at start[p].
+	spent    map[string]Cost
 	start    map[string]time.Time
 	reserved Cost
 	inflight int
-	// A sliding one-minute window of requests and tokens (ring of seconds).
-	window [60]Cost // Micros unused; Tokens and a request count below
+	// A sliding one-minute window (a ring of seconds) of requests and
+	// tokens.
 	reqs   [60]int64
+	toks   [60]int64
 	winSec int64
 	warned map[string]time.Time
 }
@@ -216,12 +217,12 @@ func (ks *keyState) spentIn(period string, now time.Time) Cost {
 func (ks *keyState) advance(now time.Time) {
 	sec := now.Unix()
 	if ks.winSec == 0 || sec-ks.winSec >= 60 {
-		ks.window, ks.reqs = [60]Cost{}, [60]int64{}
+		ks.reqs, ks.toks = [60]int64{}, [60]int64{}
 		ks.winSec = sec
 		return
 	}
 	for s := ks.winSec + 1; s <= sec; s++ {
-		ks.window[s%60], ks.reqs[s%60] = Cost{}, 0
+		ks.reqs[s%60], ks.toks[s%60] = 0, 0
 	}
 	if sec > ks.winSec {
 		ks.winSec = sec
@@ -231,7 +232,7 @@ func (ks *keyState) advance(now time.Time) {
 func (ks *keyState) minute() (reqs, tokens int64) {
 	for i := range ks.reqs {
 		reqs += ks.reqs[i]
-		tokens += ks.window[i].Tokens
+		tokens += ks.toks[i]
 	}
 	return
 }
@@ -293,7 +294,7 @@ func (l *Limiter) retryAfter(ks *keyState, now time.Time) time.Duration {
 	// The oldest second with traffic leaves the window first.
 	for back := int64(59); back >= 0; back-- {
 		s := now.Unix() - back
-		if ks.reqs[s%60] > 0 || ks.window[s%60].Tokens > 0 {
+		if ks.reqs[s%60] > 0 || ks.toks[s%60] > 0 {
 			return time.Duration(60-back) * time.Second
 		}
 	}
@@ -334,7 +335,7 @@ func (r *Reservation) Settle(actual Cost) (warnings []string) {
 	ks.reserved.Tokens -= r.est.Tokens
 	ks.inflight--
 	ks.advance(now)
-	ks.window[now.Unix()%60].Tokens += actual.Tokens
+	ks.toks[now.Unix()%60] += actual.Tokens
 	for _, b := range r.policy.Budgets {
 		cur := ks.spentIn(b.Period, now)
 		cur.Micros += actual.Micros

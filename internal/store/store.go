@@ -175,13 +175,10 @@ func (db *DB) writeOwner(process string) {
 
 func busyError(path string, timeout time.Duration) error {
 	who := "another process"
-	if data, err := os.ReadFile(path + ".owner"); err == nil {
-		var o Owner
-		if json.Unmarshal(data, &o) == nil && o.PID > 0 {
-			who = fmt.Sprintf("'%s' (pid %d)", o.Process, o.PID)
-			if !processAlive(o.PID) {
-				who += ", which no longer seems to run; another process may hold it now"
-			}
+	if o, ok := ParseOwner(path); ok && o.PID > 0 {
+		who = fmt.Sprintf("'%s' (pid %d)", o.Process, o.PID)
+		if !processAlive(o.PID) {
+			who += ", which no longer seems to run; another process may hold it now"
 		}
 	}
 	return fmt.Errorf("%w: %s is held by %s; waited %s. Wait for it to finish or stop it, then try again",
@@ -219,7 +216,7 @@ func Itob(v uint64) []byte {
 // Btoi decodes a key made by Itob.
 func Btoi(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
-// ParseOwner is exposed for tests and status output.
+// ParseOwner reads the note of the process that holds the file at path.
 func ParseOwner(path string) (Owner, bool) {
 	data, err := os.ReadFile(path + ".owner")
 	if err != nil {
