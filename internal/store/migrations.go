@@ -20,6 +20,7 @@ var Migrations = []Migration{
 	{Version: 1, Name: "create meta, secrets and audit buckets", Up: migrate1},
 	{Version: 2, Name: "create keys bucket", Up: migrate2},
 	{Version: 3, Name: "create usage and rollup buckets", Up: migrate3},
+	{Version: 4, Name: "create templates bucket", Up: migrate4},
 }
 
 // LatestVersion is the schema version a migration list ends at.
@@ -58,6 +59,12 @@ func migrate3(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// migrate4 adds the prompt templates (internal/templates).
+func migrate4(tx *bolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(BucketTemplates)
+	return err
 }
 
 // migrate applies every pending migration in one transaction, so a crash

@@ -5,7 +5,7 @@
 // The file holds non-secret data only. Secret values live in the vault
 // backends; here are their names, versions, states and dates.
 //
-// Bucket tree (schema version 3):
+// Bucket tree (schema version 4):
 //
 //	meta/
 //	    schema_version  -> uint64, big endian
@@ -31,6 +31,9 @@
 //	meta/usage_pruned_before (written by internal/ledger once retention deletes raw
 //	                       records) -> 8-byte big-endian unix nanoseconds: usage/
 //	                       holds no record older than this any more
+//	templates/             (schema 4; internal/templates)
+//	    <name>          -> JSON templates.Record: every version of a prompt
+//	                       template (prompts, model, params, variables, schema)
 //
 // Update this drawing with every migration.
 //
@@ -64,6 +67,7 @@ var (
 	BucketUsage       = []byte("usage")        // schema 3
 	BucketRollupsHour = []byte("rollups_hour") // schema 3
 	BucketRollupsDay  = []byte("rollups_day")  // schema 3
+	BucketTemplates   = []byte("templates")    // schema 4
 )
 
 var (

@@ -211,6 +211,29 @@ var migrationChecks = map[uint64]struct {
 			})
 		},
 	},
+	4: {
+		before: func(t *testing.T, db *store.DB) {
+			if hasBucket(t, db, store.BucketTemplates) {
+				t.Error("templates bucket exists before migration 4")
+			}
+			if err := db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(store.BucketRollupsDay).Put([]byte("day"), []byte{1})
+			}); err != nil {
+				t.Fatal(err)
+			}
+		},
+		after: func(t *testing.T, db *store.DB) {
+			if !hasBucket(t, db, store.BucketTemplates) {
+				t.Error("templates bucket missing after migration 4")
+			}
+			db.View(func(tx *bolt.Tx) error {
+				if tx.Bucket(store.BucketRollupsDay).Get([]byte("day")) == nil {
+					t.Error("migration 4 lost a rollup")
+				}
+				return nil
+			})
+		},
+	},
 }
 
 func TestEachMigrationHasATest(t *testing.T) {
