@@ -55,7 +55,7 @@ type daemonKeys struct{ c *adminapi.Client }
 func secondsOf(d time.Duration) int64 { return int64(d / time.Second) }
 
 func (d daemonKeys) Create(ctx context.Context, name string, opts keys.CreateOptions) (*adminapi.IssuedKey, error) {
-	return d.c.CreateKey(ctx, adminapi.CreateKeyRequest{Name: name, Models: opts.Models, ExpiresInSeconds: secondsOf(opts.ExpiresIn), Policy: opts.Policy})
+	return d.c.CreateKey(ctx, adminapi.CreateKeyRequest{Name: name, Models: opts.Models, Templates: opts.Templates, ExpiresInSeconds: secondsOf(opts.ExpiresIn), Policy: opts.Policy})
 }
 
 func (d daemonKeys) List(ctx context.Context) ([]adminapi.Key, error) { return d.c.ListKeys(ctx) }
@@ -70,7 +70,7 @@ func (d daemonKeys) Rotate(ctx context.Context, name string, grace time.Duration
 }
 
 func (d daemonKeys) Update(ctx context.Context, name string, opts keys.UpdateOptions) (*adminapi.Key, error) {
-	req := adminapi.UpdateKeyRequest{Models: opts.Models, Policy: opts.Policy}
+	req := adminapi.UpdateKeyRequest{Models: opts.Models, Templates: opts.Templates, Policy: opts.Policy}
 	if opts.ExpiresIn != nil {
 		s := secondsOf(*opts.ExpiresIn)
 		req.ExpiresInSeconds = &s
@@ -232,12 +232,30 @@ func modelsList(models []string) string {
 	return strings.Join(models, ",")
 }
 
+// scopeList is the MODELS column: the model patterns and, for a key
+// restricted to templates, which ones.
+func scopeList(k adminapi.Key) string {
+	s := modelsList(k.Models)
+	if len(k.Templates) > 0 {
+		s += " (templates " + strings.Join(k.Templates, ",") + " only)"
+	}
+	return s
+}
+
+func scopePhrase(k adminapi.Key) string {
+	s := modelsPhrase(k.Models)
+	if len(k.Templates) > 0 {
+		s += ", through templates " + strings.Join(k.Templates, ", ") + " only"
+	}
+	return s
+}
+
 // issued prints a new key: the key alone on stdout, so that
 // KEY=$(credflow keys create NAME) works, and the rest on stderr.
 func issued(ctx context.Context, f *Factory, ik *adminapi.IssuedKey, what string) {
 	fmt.Fprintln(f.IO.Out, ik.Value)
 	k := ik.Key
-	info(f.IO.ErrOut, "%s virtual key %q (%s...) for %s, %s", what, k.Name, k.Prefix, modelsPhrase(k.Models), expiryPhrase(k.ExpiresAt))
+	info(f.IO.ErrOut, "%s virtual key %q (%s...) for %s, %s", what, k.Name, k.Prefix, scopePhrase(k), expiryPhrase(k.ExpiresAt))
 	if err := keepInVault(ctx, f, k.Name, ik.Value); err != nil {
 		info(f.IO.ErrOut, "the key is shown only this once: store it now. (Keeping a copy in the vault failed: %v; 'credflow exec --key %s' will not find it.)", err, k.Name)
 		return
@@ -265,10 +283,11 @@ func keepInVault(ctx context.Context, f *Factory, name, value string) error {
 }
 
 type keysCreateOptions struct {
-	Name    string
-	Models  []string
-	Expires string
-	Limits  limitFlags
+	Name      string
+	Models    []string
+	Templates []string
+	Expires   string
+	Limits    limitFlags
 }
 
 func newKeysCreateCmd(f *Factory) *cobra.Command {
@@ -283,6 +302,10 @@ time it is shown. Give it to a client as its API key for the gateway.
 of characters ('/' included) and '?' one character. Without it the key may use
 every model.
 
+--templates restricts the key to running the named prompt templates (POST
+/v1/templates/NAME, 'credflow templates run'); such a key cannot call the
+model APIs directly, so a small app can be given one prompt and nothing else.
+
 --budget caps spend per period (day, week, month in UTC, or total) in dollars
 or tokens; a request that would pass a hard budget gets a 429 that says which
 budget and when it resets. --soft-budget only warns (log and event). --rpm,
@@ -290,6 +313,7 @@ budget and when it resets. --soft-budget only warns (log and event). --rpm,
 		Example: `  credflow keys create agent
   credflow keys create ci --models 'gpt-4o*' --models 'claude-*' --expires 90d
   credflow keys create agent --budget 5usd/day --soft-budget 3usd/day --rpm 60
+  credflow keys create summarizer-app --templates summarize --budget 1usd/day
   KEY=$(credflow keys create scratch --expires 12h)`,
 		Args: exactArgs(1, "the key's NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -299,6 +323,9 @@ budget and when it resets. --soft-budget only warns (log and event). --rpm,
 				return err
 			}
 			opts := keys.CreateOptions{Models: models}
+			if opts.Templates, err = keys.CheckTemplates(o.Templates); err != nil {
+				return keysError(err)
+			}
 			if opts.Policy, err = o.Limits.policy(); err != nil {
 				return err
 			}
@@ -319,6 +346,7 @@ budget and when it resets. --soft-budget only warns (log and event). --rpm,
 		},
 	}
 	cmd.Flags().StringSliceVar(&o.Models, "models", nil, "allow only models matching `PATTERN` (repeat, or separate with commas)")
+	cmd.Flags().StringSliceVar(&o.Templates, "templates", nil, "allow only running templates `NAME` (repeat, or separate with commas; globs allowed), and no direct model calls")
 	cmd.Flags().StringVar(&o.Expires, "expires", "", "expire after `DURATION` (e.g. 12h, 30d, 2w; default never)")
 	o.Limits.add(cmd, false)
 	return cmd
@@ -360,7 +388,7 @@ func newKeysListCmd(f *Factory) *cobra.Command {
 				case k.PreviousPrefix != "":
 					note = fmt.Sprintf("old key %s... accepted until %s", k.PreviousPrefix, keyWhen(k.PreviousUntil))
 				}
-				fmt.Fprintf(tw, "%s\t%s...\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.Prefix, k.State, modelsList(k.Models), limitsText(k.Policy), keyWhen(k.ExpiresAt), ago(now.Sub(k.CreatedAt)), note)
+				fmt.Fprintf(tw, "%s\t%s...\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Name, k.Prefix, k.State, scopeList(k), limitsText(k.Policy), keyWhen(k.ExpiresAt), ago(now.Sub(k.CreatedAt)), note)
 			}
 			return tw.Flush()
 		},
@@ -370,20 +398,24 @@ func newKeysListCmd(f *Factory) *cobra.Command {
 }
 
 type keysUpdateOptions struct {
-	Name      string
-	Models    []string
-	AllModels bool
-	Expires   string
-	Limits    limitFlags
+	Name           string
+	Models         []string
+	AllModels      bool
+	Templates      []string
+	ClearTemplates bool
+	Expires        string
+	Limits         limitFlags
 }
 
 func newKeysUpdateCmd(f *Factory) *cobra.Command {
 	var o keysUpdateOptions
 	cmd := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Change a virtual key's models or expiry",
+		Short: "Change a virtual key's models, templates, expiry or limits",
 		Example: `  credflow keys update agent --models 'claude-*'
   credflow keys update agent --all-models
+  credflow keys update app --templates summarize,translate
+  credflow keys update app --clear-templates    # may call the model APIs again
   credflow keys update agent --expires 30d      # 30 days from now
   credflow keys update agent --expires never
   credflow keys update agent --budget 10usd/month --rpm 30   # replaces all limits
@@ -392,9 +424,10 @@ func newKeysUpdateCmd(f *Factory) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
 			setModels := cmd.Flags().Changed("models")
+			setTemplates := cmd.Flags().Changed("templates")
 			setLimits := o.Limits.changed(cmd)
-			if !setModels && !o.AllModels && o.Expires == "" && !setLimits {
-				return usageErrorf("nothing to update: give --models, --all-models, --expires, or budgets and limits (--budget, --rpm, ... or --no-limits)")
+			if !setModels && !o.AllModels && !setTemplates && !o.ClearTemplates && o.Expires == "" && !setLimits {
+				return usageErrorf("nothing to update: give --models, --all-models, --templates, --clear-templates, --expires, or budgets and limits (--budget, --rpm, ... or --no-limits)")
 			}
 			models, err := checkKeyArgs(o.Name, o.Models)
 			if err != nil {
@@ -406,6 +439,16 @@ func newKeysUpdateCmd(f *Factory) *cobra.Command {
 					models = []string{}
 				}
 				opts.Models = &models
+			}
+			if setTemplates || o.ClearTemplates {
+				ts, err := keys.CheckTemplates(o.Templates)
+				if err != nil {
+					return keysError(err)
+				}
+				if ts == nil {
+					ts = []string{}
+				}
+				opts.Templates = &ts
 			}
 			if o.Expires != "" {
 				d, err := parseExpires(o.Expires)
@@ -428,12 +471,15 @@ func newKeysUpdateCmd(f *Factory) *cobra.Command {
 			}); err != nil {
 				return err
 			}
-			info(f.IO.ErrOut, "updated virtual key %q: now for %s, %s; %s", k.Name, modelsPhrase(k.Models), expiryPhrase(k.ExpiresAt), limitsText(k.Policy))
+			info(f.IO.ErrOut, "updated virtual key %q: now for %s, %s; %s", k.Name, scopePhrase(*k), expiryPhrase(k.ExpiresAt), limitsText(k.Policy))
 			return nil
 		},
 	}
 	cmd.Flags().StringSliceVar(&o.Models, "models", nil, "allow only models matching `PATTERN` (repeat, or separate with commas); replaces the old list")
 	cmd.Flags().BoolVar(&o.AllModels, "all-models", false, "allow every model")
+	cmd.Flags().StringSliceVar(&o.Templates, "templates", nil, "restrict the key to running templates `NAME` (repeat, or separate with commas); replaces the old list")
+	cmd.Flags().BoolVar(&o.ClearTemplates, "clear-templates", false, "lift the template restriction: the key may call the model APIs again")
+	cmd.MarkFlagsMutuallyExclusive("templates", "clear-templates")
 	cmd.Flags().StringVar(&o.Expires, "expires", "", "expire `DURATION` from now (e.g. 30d), or 'never'")
 	cmd.MarkFlagsMutuallyExclusive("models", "all-models")
 	o.Limits.add(cmd, true)

@@ -62,7 +62,7 @@ func Run(ctx context.Context, args []string, f *Factory) int {
 	}
 	fmt.Fprintf(f.IO.ErrOut, "credflow: %s\n", err)
 	code := exitCodeFor(err)
-	if code == ExitUsage && cmd != nil {
+	if code == ExitUsage && cmd != nil && !(errors.As(err, &ee) && ee.noHint) {
 		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
@@ -73,6 +73,9 @@ func Run(ctx context.Context, args []string, f *Factory) int {
 type exitError struct {
 	code   int
 	silent bool
+	// noHint leaves out the "Run --help" line after a usage error whose
+	// message already says what to fix (a bad file, a bad variable).
+	noHint bool
 	err    error
 }
 
@@ -150,6 +153,7 @@ OpenAI- and Anthropic-compatible gateway that accounts for every token.`,
 		newLogsCmd(f),
 		newModelsCmd(f),
 		newTopCmd(f),
+		newTemplatesCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	return root

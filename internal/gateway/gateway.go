@@ -34,6 +34,7 @@ import (
 	"github.com/credflow/credflow/internal/provider"
 	"github.com/credflow/credflow/internal/route"
 	"github.com/credflow/credflow/internal/store"
+	"github.com/credflow/credflow/internal/templates"
 	"github.com/credflow/credflow/internal/vault"
 	"github.com/credflow/credflow/pkg/adminapi"
 )
@@ -108,6 +109,9 @@ type Server struct {
 	// reloaded is the time of the last successful reload, as unix nanos.
 	reloaded atomic.Int64
 	reloadMu sync.Mutex
+
+	// templates are the current prompt templates, by name (templates.go).
+	templates atomic.Pointer[map[string]*templates.Template]
 
 	requests atomic.Uint64
 	inflight atomic.Int64
@@ -326,6 +330,9 @@ func (s *Server) loadKeys() error {
 		return fmt.Errorf("read virtual keys: %w", err)
 	}
 	if err := s.seedLimits(db, list); err != nil {
+		return err
+	}
+	if err := s.loadTemplates(db); err != nil {
 		return err
 	}
 	s.auth.Load(list)

@@ -37,6 +37,7 @@ func (s *Server) clientMux() http.Handler {
 		mux.Handle("POST "+path, s.endpoint(ep))
 	}
 	mux.HandleFunc("GET /v1/models", s.models)
+	mux.HandleFunc("POST /v1/templates/{name}", s.serveTemplate)
 	// Prometheus metrics: names and counts only, on the loopback listener.
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -189,6 +190,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 		return fail(&apiError{Status: http.StatusUnauthorized, Code: code, Message: err.Error()})
 	}
 	c.ev.Key = key.Name
+	if aerr := templateScope(r, key, c); aerr != nil {
+		return fail(aerr)
+	}
 
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, st.cfg.Server.MaxBodyBytes))
 	if err != nil {

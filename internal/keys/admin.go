@@ -35,7 +35,7 @@ func (s *Service) AdminRoutes(mux *http.ServeMux, onChange func()) {
 			writeError(w, err)
 			return
 		}
-		plain, k, err := s.Create(req.Name, CreateOptions{Models: req.Models, ExpiresIn: exp, Policy: req.Policy})
+		plain, k, err := s.Create(req.Name, CreateOptions{Models: req.Models, Templates: req.Templates, ExpiresIn: exp, Policy: req.Policy})
 		if err != nil {
 			writeError(w, err)
 			return
@@ -99,7 +99,7 @@ func (s *Service) AdminRoutes(mux *http.ServeMux, onChange func()) {
 		if !decode(w, r, &req) {
 			return
 		}
-		opts := UpdateOptions{Models: req.Models, Policy: req.Policy}
+		opts := UpdateOptions{Models: req.Models, Templates: req.Templates, Policy: req.Policy}
 		if req.ExpiresInSeconds != nil {
 			exp, err := seconds("expires_in_seconds", *req.ExpiresInSeconds)
 			if err != nil {

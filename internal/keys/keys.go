@@ -24,12 +24,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/credflow/credflow/internal/glob"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/credflow/credflow/internal/config"
+	"github.com/credflow/credflow/internal/glob"
 	"github.com/credflow/credflow/pkg/adminapi"
 )
 
@@ -131,6 +132,10 @@ type Key struct {
 	// Models are glob patterns (see Match) of the models the key may
 	// call; empty means every model.
 	Models []string `json:"models,omitempty"`
+	// Templates, when set, restrict the key to running these prompt
+	// templates (names or glob patterns) through POST /v1/templates/NAME;
+	// such a key cannot call the model APIs directly.
+	Templates []string `json:"templates,omitempty"`
 	// Previous is the hash of the key the last rotation replaced; it is
 	// accepted until PreviousUntil.
 	Previous       Hash      `json:"previous,omitzero"`
@@ -173,6 +178,20 @@ func (k *Key) Allows(model string) bool {
 	return false
 }
 
+// AllowsTemplate reports whether the key may run template name: true when
+// it has no template list or one of its patterns matches.
+func (k *Key) AllowsTemplate(name string) bool {
+	if len(k.Templates) == 0 {
+		return true
+	}
+	for _, p := range k.Templates {
+		if Match(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Public is the key's description for the admin API and lists: no hashes.
 func (k *Key) Public(now time.Time) adminapi.Key {
 	p := adminapi.Key{
@@ -184,6 +203,7 @@ func (k *Key) Public(now time.Time) adminapi.Key {
 		RevokedAt: k.RevokedAt,
 		RotatedAt: k.RotatedAt,
 		Models:    append([]string{}, k.Models...),
+		Templates: slices.Clone(k.Templates),
 		Policy:    k.Policy,
 	}
 	if k.inGrace(now) && k.RevokedAt.IsZero() {
@@ -195,6 +215,7 @@ func (k *Key) Public(now time.Time) adminapi.Key {
 func (k *Key) clone() *Key {
 	c := *k
 	c.Models = slices.Clone(k.Models)
+	c.Templates = slices.Clone(k.Templates)
 	c.Policy.Budgets = slices.Clone(k.Policy.Budgets)
 	return &c
 }
@@ -257,6 +278,23 @@ func CheckModels(patterns []string) ([]string, error) {
 	return out, nil
 }
 
+// CheckTemplates validates template names or patterns and returns them
+// without duplicates, in their order; nil for none.
+func CheckTemplates(patterns []string) ([]string, error) {
+	var out []string
+	for _, p := range patterns {
+		if !templateRE.MatchString(p) {
+			return nil, fmt.Errorf("template pattern %q is %w: use a template name (letters, digits, '.', '_', '-'), with * for any run of characters and ? for one", p, ErrInvalid)
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+var templateRE = regexp.MustCompile(`^[A-Za-z0-9*?][A-Za-z0-9_.*?-]{0,63}$`)
+
 // Match reports whether model matches pattern (see glob.Match), the same
 // rule routes use.
 func Match(pattern, model string) bool { return glob.Match(pattern, model) }
@@ -267,6 +305,13 @@ func modelsText(models []string) string {
 		return "all models"
 	}
 	return "models " + strings.Join(models, ", ")
+}
+
+func templatesText(ts []string) string {
+	if len(ts) == 0 {
+		return "any template and the model APIs"
+	}
+	return "only templates " + strings.Join(ts, ", ")
 }
 
 func dateText(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }

@@ -51,6 +51,8 @@ type CreateOptions struct {
 	// Models are glob patterns of the models the key may call; empty
 	// allows every model.
 	Models []string
+	// Templates restrict the key to these templates (see Key.Templates).
+	Templates []string
 	// ExpiresIn is the key's lifetime; 0 means it does not expire.
 	ExpiresIn time.Duration
 	Policy    Policy
@@ -61,6 +63,9 @@ type UpdateOptions struct {
 	// Models replaces the patterns; a pointer to an empty slice allows
 	// every model.
 	Models *[]string
+	// Templates replaces the template restriction; a pointer to an empty
+	// slice lifts it.
+	Templates *[]string
 	// ExpiresIn sets the expiry to now plus this; 0 removes the expiry.
 	ExpiresIn *time.Duration
 	// Policy replaces the budgets and rate limits.
@@ -126,12 +131,16 @@ func (s *Service) Create(name string, opts CreateOptions) (string, Key, error) {
 	if err != nil {
 		return "", Key{}, err
 	}
+	templates, err := CheckTemplates(opts.Templates)
+	if err != nil {
+		return "", Key{}, err
+	}
 	if err := checkLifetime("expiry", opts.ExpiresIn); err != nil {
 		return "", Key{}, err
 	}
 	now := s.now()
 	plain, hash := newKey()
-	k := &Key{Name: name, Hash: hash, Prefix: displayPrefix(plain), CreatedAt: now, Models: models, Policy: opts.Policy}
+	k := &Key{Name: name, Hash: hash, Prefix: displayPrefix(plain), CreatedAt: now, Models: models, Templates: templates, Policy: opts.Policy}
 	if opts.ExpiresIn > 0 {
 		k.ExpiresAt = now.Add(opts.ExpiresIn)
 	}
@@ -267,8 +276,15 @@ func (s *Service) Rotate(name string, grace time.Duration) (string, Key, error) 
 
 // Update changes a key's models or expiry.
 func (s *Service) Update(name string, opts UpdateOptions) (Key, error) {
-	if opts.Models == nil && opts.ExpiresIn == nil && opts.Policy == nil {
-		return Key{}, fmt.Errorf("nothing to update is %w: give new models, a new expiry, budgets or rate limits", ErrInvalid)
+	if opts.Models == nil && opts.Templates == nil && opts.ExpiresIn == nil && opts.Policy == nil {
+		return Key{}, fmt.Errorf("nothing to update is %w: give new models, templates, a new expiry, budgets or rate limits", ErrInvalid)
+	}
+	var templates []string
+	if opts.Templates != nil {
+		var err error
+		if templates, err = CheckTemplates(*opts.Templates); err != nil {
+			return Key{}, err
+		}
 	}
 	var models []string
 	if opts.Models != nil {
@@ -290,6 +306,13 @@ func (s *Service) Update(name string, opts UpdateOptions) (Key, error) {
 		if opts.Models != nil {
 			k.Models = models
 			detail = append(detail, modelsText(models)...)
+		}
+		if opts.Templates != nil {
+			k.Templates = templates
+			if len(detail) > 0 {
+				detail = append(detail, "; "...)
+			}
+			detail = append(detail, templatesText(templates)...)
 		}
 		if opts.ExpiresIn != nil {
 			k.ExpiresAt = time.Time{}

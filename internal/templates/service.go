@@ -74,7 +74,7 @@ func NewService(db *store.DB, opt Options) *Service {
 }
 
 func notFound(name string) error {
-	return fmt.Errorf("no template %q: %w; see 'credflow templates list', or add it with 'credflow templates add %s -f FILE'", name, ErrNotFound, name)
+	return fmt.Errorf("template %q %w; see 'credflow templates list', or add it with 'credflow templates add %s -f FILE'", name, ErrNotFound, name)
 }
 
 func get(tx *bolt.Tx, name string) (*Record, error) {

@@ -27,8 +27,8 @@ import (
 var (
 	ErrInvalidName = errors.New("not a valid name")
 	ErrInvalid     = errors.New("invalid template")
-	ErrNotFound    = errors.New("template not found")
-	ErrExists      = errors.New("template already exists")
+	ErrNotFound    = errors.New("not found")
+	ErrExists      = errors.New("already exists")
 	ErrNoVersion   = errors.New("no such template version")
 	ErrUnchanged   = errors.New("template unchanged")
 )
@@ -155,10 +155,12 @@ func (t *Template) Validate() error {
 		add("prompt", "missing; write the user prompt, e.g. prompt: \"Summarize: {{input}}\"")
 	}
 	used := map[string]bool{}
+	parsed := true
 	for _, part := range []struct{ field, text string }{{"system", t.System}, {"prompt", t.Prompt}} {
 		segs, err := parse(part.text)
 		if err != nil {
 			add(part.field, "%v", err)
+			parsed = false
 			continue
 		}
 		for _, s := range segs {
@@ -197,7 +199,8 @@ func (t *Template) Validate() error {
 				add(field+".default", "%v", err)
 			}
 		}
-		if !used[v.Name] {
+		// After a syntax error the uses are not all known.
+		if parsed && !used[v.Name] {
 			add(field, "declared but not used in system or prompt; use it as {{%s}} or remove it", v.Name)
 		}
 	}

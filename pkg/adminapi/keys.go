@@ -46,6 +46,9 @@ type Key struct {
 	// Models are glob patterns of the models the key may call; empty
 	// means every model.
 	Models []string `json:"models"`
+	// Templates, when set, restrict the key to running these prompt
+	// templates; it cannot call the model APIs directly.
+	Templates []string `json:"templates,omitempty"`
 	// Policy holds the key's budgets and rate limits.
 	Policy Policy `json:"policy,omitzero"`
 	// PreviousPrefix and PreviousUntil describe the key replaced by the
@@ -71,6 +74,8 @@ type CreateKeyRequest struct {
 	Name string `json:"name"`
 	// Models are glob patterns ("gpt-4o*", "mock/*"); empty: every model.
 	Models []string `json:"models,omitempty"`
+	// Templates restrict the key to these templates (names or globs).
+	Templates []string `json:"templates,omitempty"`
 	// ExpiresInSeconds is the key's lifetime from now; 0: no expiry.
 	ExpiresInSeconds int64 `json:"expires_in_seconds,omitempty"`
 	// Policy sets budgets and rate limits.
@@ -88,6 +93,8 @@ type RotateKeyRequest struct {
 type UpdateKeyRequest struct {
 	// Models replaces the model patterns; an empty list allows every model.
 	Models *[]string `json:"models,omitempty"`
+	// Templates replaces the template restriction; an empty list lifts it.
+	Templates *[]string `json:"templates,omitempty"`
 	// ExpiresInSeconds sets the expiry to now plus this; 0 removes it.
 	ExpiresInSeconds *int64 `json:"expires_in_seconds,omitempty"`
 	// Policy replaces the key's budgets and rate limits.
