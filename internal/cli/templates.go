@@ -746,7 +746,7 @@ func (o *renderOptions) add(cmd *cobra.Command) {
 }
 
 // vars parses -p flags and, when the template declares input and none was
-// given, reads it from piped standard input.
+// given, reads it from piped standard input (without its final newlines).
 func (o *renderOptions) vars(f *Factory, tpl *templates.Template) (map[string]string, error) {
 	vars := map[string]string{}
 	for _, p := range o.Params {
@@ -766,7 +766,9 @@ func (o *renderOptions) vars(f *Factory, tpl *templates.Template) (map[string]st
 				return nil, fmt.Errorf("read input from standard input: %w", err)
 			}
 			if len(data) > 0 {
-				vars[templates.InputVariable] = string(data)
+				// As shell command substitution does: the final newline of
+				// a piped file is not part of the text.
+				vars[templates.InputVariable] = strings.TrimRight(string(data), "\r\n")
 			}
 		}
 	}
