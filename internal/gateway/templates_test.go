@@ -100,6 +100,15 @@ func TestTemplateEndpoint(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 
+	// Not streamed, on the mock provider: it echoes the rendered prompt.
+	var echo openai.ChatCompletion
+	if err := c.Post(ctx, "templates/echo", map[string]any{"variables": map[string]any{"what": "hi", "who": "Ada"}}, &echo); err != nil {
+		t.Fatal(err)
+	}
+	if got := echo.Choices[0].Message.Content; got != "Say hi to Ada" || echo.Usage.PromptTokens == 0 {
+		t.Errorf("mock answer %q, usage %+v; want the echo of the rendered prompt", got, echo.Usage)
+	}
+
 	// Streaming, on the mock provider, with a model override.
 	var raw *http.Response
 	err = c.Post(ctx, "templates/echo", map[string]any{"variables": map[string]any{"what": "hello"}, "stream": true, "model": "mock-2"}, &raw)
