@@ -99,6 +99,12 @@ type Provider struct {
 	// APIVersion is azure-openai's api-version query parameter, or the
 	// anthropic-version header sent when the client sends none.
 	APIVersion string `yaml:"api_version"`
+	// MaxTokensField is the name an OpenAI-format upstream gets the
+	// output cap under when credflow translates an Anthropic request:
+	// "max_completion_tokens" (what OpenAI's reasoning models require;
+	// the default for openai and azure-openai) or "max_tokens" (what most
+	// OpenAI-compatible servers read; their default).
+	MaxTokensField string `yaml:"max_tokens_field"`
 	// Mock configures the built-in mock provider.
 	Mock MockOptions `yaml:"mock"`
 }
@@ -300,6 +306,15 @@ func (c *Config) applyDefaults() {
 	if sv.DefaultMaxTokens == 0 {
 		sv.DefaultMaxTokens = DefaultMaxTokens
 	}
+	for name, p := range c.Providers {
+		if p.MaxTokensField == "" {
+			p.MaxTokensField = "max_completion_tokens"
+			if p.Type == "openai-compatible" {
+				p.MaxTokensField = "max_tokens"
+			}
+			c.Providers[name] = p
+		}
+	}
 	if c.Ledger.FlushInterval == 0 {
 		c.Ledger.FlushInterval = Duration(250 * time.Millisecond)
 	}
@@ -401,6 +416,9 @@ func (c *Config) validate() []Problem {
 		}
 		if p.Type == "azure-openai" && p.APIVersion == "" {
 			add("an azure-openai provider needs api_version (e.g. 2024-10-21)", "providers", name)
+		}
+		if p.MaxTokensField != "max_tokens" && p.MaxTokensField != "max_completion_tokens" {
+			add(fmt.Sprintf("%q is not a field name; use max_tokens or max_completion_tokens", p.MaxTokensField), "providers", name, "max_tokens_field")
 		}
 		if p.Mock.FailStatus != 0 && (p.Mock.FailStatus < 400 || p.Mock.FailStatus > 599) {
 			add("must be an HTTP error status from 400 to 599", "providers", name, "mock", "fail_status")

@@ -184,6 +184,15 @@ func TestValidationProblemLines(t *testing.T) {
 		contains string
 	}{
 		{
+			name: "bad max_tokens_field",
+			yaml: "providers:\n" +
+				"  local:\n" +
+				"    type: openai-compatible\n" +
+				"    base_url: http://127.0.0.1:11434/v1\n" +
+				"    max_tokens_field: n_predict\n",
+			line: 5, field: "providers.local.max_tokens_field", contains: `"n_predict" is not a field name; use max_tokens or max_completion_tokens`,
+		},
+		{
 			name: "bad backend",
 			yaml: "# comment\n" +
 				"vault:\n" +

@@ -339,7 +339,8 @@ func (s *Server) prepare(st *state, p provider.Provider, c *call, t route.Target
 		}
 	case c.endpoint == provider.Messages && up.format == provider.FormatOpenAI:
 		req.Endpoint = provider.ChatCompletions
-		req.Body, err = translate.AnthropicRequestToOpenAI(body, translate.Options{Model: t.Model, DefaultMaxTokens: st.cfg.Server.DefaultMaxTokens})
+		req.Body, err = translate.AnthropicRequestToOpenAI(body, translate.Options{Model: t.Model, DefaultMaxTokens: st.cfg.Server.DefaultMaxTokens,
+			MaxTokensField: st.cfg.Providers[t.Provider].MaxTokensField})
 		if err == nil && stream {
 			req.Body, _, err = withUsage(req.Body)
 		}

@@ -119,6 +119,9 @@ func TestAnthropicClientToOpenAIProvider(t *testing.T) {
 	if msgs[0].(map[string]any)["role"] != "system" {
 		t.Fatalf("system not translated: %v", msgs)
 	}
+	if body["max_completion_tokens"] != float64(300) || body["max_tokens"] != nil {
+		t.Errorf("openai upstream got max_completion_tokens %v, max_tokens %v; want 300 and none", body["max_completion_tokens"], body["max_tokens"])
+	}
 	if msg.Type != "message" || msg.Role != "assistant" || len(msg.Content) == 0 || msg.Content[0].Text == "" || msg.StopReason != "end_turn" {
 		t.Fatalf("translated message: %+v", msg)
 	}
@@ -156,6 +159,27 @@ func TestAnthropicClientToOpenAIProvider(t *testing.T) {
 	}
 	if ev := e.lastEvent(); ev.InputTokens == 0 || ev.OutputTokens == 0 {
 		t.Fatalf("usage not accounted: %+v", ev)
+	}
+}
+
+// TestOpenAICompatibleGetsMaxTokens: most OpenAI-compatible servers read
+// max_tokens, not max_completion_tokens, so a translated request names
+// the cap the way the provider's max_tokens_field says (their default).
+func TestOpenAICompatibleGetsMaxTokens(t *testing.T) {
+	oa, seen := fakeOpenAI(t)
+	cfg := strings.Replace(baseConfig, "  mock:\n    type: mock\n", "  mock:\n    type: mock\n  local:\n    type: openai-compatible\n    base_url: {{OPENAI}}/v1\n    secret: openai\n", 1)
+	cfg = strings.Replace(cfg, "routes:\n", "routes:\n  - model: llama3\n    targets: [local]\n", 1)
+	e := startGateway(t, cfg, oa, nil)
+	c := e.anthropic(e.key)
+	if _, err := c.Messages.New(context.Background(), anthropic.MessageNewParams{
+		Model: "llama3", MaxTokens: 123,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hello"))},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	body, _, _ := seen.last(t)
+	if body["max_tokens"] != float64(123) || body["max_completion_tokens"] != nil {
+		t.Errorf("openai-compatible upstream got max_tokens %v, max_completion_tokens %v; want 123 and none", body["max_tokens"], body["max_completion_tokens"])
 	}
 }
 

@@ -80,7 +80,8 @@
 //   - images: base64 → data: URLs, url → URLs; PDF documents → file
 //     parts; plain-text documents → text.
 //   - stop_sequences → stop; max_tokens → max_completion_tokens (the name
-//     reasoning models require); stream also sets
+//     reasoning models require), or max_tokens when Options.MaxTokensField
+//     says so (most OpenAI-compatible servers); stream also sets
 //     stream_options.include_usage, because message_delta needs usage.
 //   - thinking enabled → reasoning_effort by budget (< 4096 low, < 16384
 //     medium, else high); adaptive and disabled set nothing; an explicit

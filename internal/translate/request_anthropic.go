@@ -44,7 +44,11 @@ func AnthropicRequestToOpenAI(body []byte, opt Options) ([]byte, error) {
 	}
 	if req.MaxTokens > 0 {
 		n := req.MaxTokens
-		out.MaxCompletionTokens = &n
+		if opt.MaxTokensField == "max_tokens" {
+			out.MaxTokens = &n
+		} else {
+			out.MaxCompletionTokens = &n
+		}
 	}
 	if len(req.StopSequences) > 0 {
 		out.Stop = req.StopSequences

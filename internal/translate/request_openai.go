@@ -26,6 +26,10 @@ type Options struct {
 	// DefaultMaxTokens (4096). Unused towards OpenAI, where the limit is
 	// optional.
 	DefaultMaxTokens int
+	// MaxTokensField names the output cap in a request written for an
+	// OpenAI-format upstream: "max_tokens", or "max_completion_tokens"
+	// (also for ""; what OpenAI's reasoning models require).
+	MaxTokensField string
 }
 
 const (

@@ -174,6 +174,22 @@ func TestDefaultMaxTokens(t *testing.T) {
 	}
 }
 
+// TestMaxTokensField: Anthropic's max_tokens goes to OpenAI-format
+// upstreams as max_completion_tokens, or max_tokens when the provider
+// asks for it.
+func TestMaxTokensField(t *testing.T) {
+	body := []byte(`{"model":"m","max_tokens":321,"messages":[{"role":"user","content":"hi"}]}`)
+	for field, want := range map[string]string{"": `"max_completion_tokens":321`, "max_completion_tokens": `"max_completion_tokens":321`, "max_tokens": `"max_tokens":321`} {
+		out, err := AnthropicRequestToOpenAI(body, Options{MaxTokensField: field})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(out, []byte(want)) || bytes.Count(out, []byte("max_")) != 1 {
+			t.Errorf("field %q: %s; want only %s", field, out, want)
+		}
+	}
+}
+
 func TestReasoningMapping(t *testing.T) {
 	for effort, want := range map[string]string{"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh"} {
 		out, err := OpenAIRequestToAnthropic([]byte(`{"model":"m","messages":[],"reasoning_effort":"`+effort+`"}`), Options{})
