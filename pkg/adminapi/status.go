@@ -20,6 +20,50 @@ type Status struct {
 	Keys       int              `json:"keys"`
 	Requests   uint64           `json:"requests"`
 	InFlight   int64            `json:"in_flight"`
+	// Now is the daemon's clock when it answered: the spend in Today
+	// covers the requests that finished up to about then.
+	Now time.Time `json:"now,omitzero"`
+	// Today is the spend of the current UTC day, all keys; nil from a
+	// daemon that does not report it.
+	Today *DaySpend `json:"today,omitempty"`
+	// Budgets lists the budgets of every loaded virtual key that has some,
+	// by key name.
+	Budgets []KeyBudgets `json:"budgets,omitempty"`
+}
+
+// DaySpend sums the requests of one UTC day.
+type DaySpend struct {
+	// Day is the start of the UTC day (00:00).
+	Day time.Time `json:"day"`
+	// Since is when counting started: Day when the daemon read what the
+	// usage ledger already held for the day, else the daemon's start
+	// (accounting off, or the ledger could not be read).
+	Since        time.Time `json:"since"`
+	Requests     int64     `json:"requests"`
+	InputTokens  int64     `json:"input_tokens"`
+	OutputTokens int64     `json:"output_tokens"`
+	// CostMicros sums the requests whose cost is known, in micro-dollars.
+	// With CostUnknown > 0 requests without a known price are left out
+	// and CostMicros is a lower bound.
+	CostMicros  int64 `json:"cost_micros"`
+	CostUnknown int64 `json:"cost_unknown_requests"`
+}
+
+// KeyBudgets are one virtual key's budgets and where they stand.
+type KeyBudgets struct {
+	Key     string         `json:"key"`
+	Budgets []BudgetStatus `json:"budgets"`
+}
+
+// BudgetStatus is a budget and what was spent of it in its current period.
+type BudgetStatus struct {
+	Budget
+	// Used is the settled spend in the current period, in the budget's
+	// unit (micro-dollars or tokens); it can pass Limit (soft budgets, and
+	// the overspend bound of hard ones).
+	Used int64 `json:"used"`
+	// ResetsAt is when the current period ends; zero for a total budget.
+	ResetsAt time.Time `json:"resets_at,omitzero"`
 }
 
 // ProviderStatus describes one configured provider.
