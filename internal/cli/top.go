@@ -19,14 +19,22 @@ func newTopCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Watch the running gateway live: requests, tokens, cost and latency per key, model and provider",
-		Long: `Show a live dashboard of the running daemon's traffic since top started:
-requests, tokens, cost, latency percentiles and errors per virtual key,
-model and provider, requests per second, and a feed of the latest requests.
+		Long: `Show a live dashboard of the running daemon.
+
+The header has its address and uptime, today's spend (the UTC day, all keys;
+"≥$1.23" when some requests have no known price, so the sum is a lower
+bound), requests/s, tokens/s in and out, the error rate, and sparklines of
+requests/s and latency over the last 5 minutes. Tabs show, per virtual key,
+model and provider, the requests since top started: tokens in and out,
+cost, p50/p99 latency and errors, and for keys a bar of the budget nearest
+its limit (green, yellow from 70%, red from 90%); the fourth tab is a live
+feed of requests.
 
 Keys: tab or 1-4 switch views, ↑↓ or j/k select, s cycles the sort column,
 / filters, p pauses the feed, enter shows details, ? help, q quits.
-If the daemon goes away, top shows "reconnecting…" and resumes when it
-is back. Without a running daemon, top fails with exit code 4.`,
+top redraws at most once per --refresh and asks the daemon for its status
+every 2s. If the daemon goes away, top shows "reconnecting…" and resumes
+when it is back. Without a running daemon, top fails with exit code 4.`,
 		Example: `  credflow top
   credflow top --refresh 1s`,
 		Args: exactArgs(0, "no arguments"),

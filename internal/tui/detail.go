@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,8 +18,9 @@ type detailView struct {
 	event *adminapi.Event // set for a request from the feed
 }
 
-// View draws the detail in width x height cells.
-func (d *detailView) View(s *Stats, width, height int, loc *time.Location) string {
+// View draws the detail, width cells wide; budgets are the keys' budgets
+// by key name.
+func (d *detailView) View(s *Stats, budgets map[string][]adminapi.BudgetStatus, width int, loc *time.Location) string {
 	var title string
 	var kv [][2]string
 	if d.event != nil {
@@ -26,14 +28,16 @@ func (d *detailView) View(s *Stats, width, height int, loc *time.Location) strin
 	} else {
 		title = d.dim.String() + " " + d.name
 		kv = rowDetail(s.Row(d.dim, d.name), loc)
+		if d.dim == DimKey {
+			// After the cost: they matter more than the latency lines,
+			// which a short terminal cuts first.
+			kv = slices.Insert(kv, min(len(kv), 8), budgetDetail(budgets[d.name], loc)...)
+		}
 	}
 	var b strings.Builder
 	b.WriteString(styles.title.Render(title))
-	for i, p := range kv {
-		if i+2 > height {
-			break
-		}
-		b.WriteString(fmt.Sprintf("\n  %-18s %s", p[0], p[1]))
+	for _, p := range kv {
+		b.WriteString("\n" + labelled(p[0], 18, p[1], width))
 	}
 	return clip(b.String(), width)
 }

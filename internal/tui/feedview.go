@@ -13,7 +13,7 @@ import (
 var feedCols = []column{
 	{title: "TIME", width: 8, left: true},
 	{title: "KEY", width: 10, left: true},
-	{title: "MODEL", width: 14, left: true},
+	{title: "MODEL", width: 14, grow: 16, left: true},
 	{title: "STATUS", width: 6},
 	{title: "IN", width: 7},
 	{title: "OUT", width: 7},
@@ -80,7 +80,7 @@ func (f *feedView) selected(evs []adminapi.Event) *adminapi.Event {
 
 // View draws the feed in width x height cells; times are shown in loc.
 func (f *feedView) View(evs []adminapi.Event, width, height int, loc *time.Location) string {
-	cols := fitColumns(feedCols, width-2, 2, 16)
+	cols := fitColumns(feedCols, width-2)
 	titles := make([]string, len(feedCols))
 	for i, c := range feedCols {
 		titles[i] = c.title

@@ -2,6 +2,8 @@ package tui
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,23 +12,27 @@ import (
 	"github.com/credflow/credflow/internal/pricing"
 )
 
-// column is one fixed-width table column.
+// column is one table column.
 type column struct {
 	title string
-	width int
+	width int  // the least width
+	grow  int  // cells it may grow by when there is room
 	left  bool // left-aligned (names); numbers are right-aligned
 }
 
 // fitColumns returns the columns of cols that fit in width with one space
-// between them, dropping the rightmost first. Column grow takes up to
-// maxGrow cells of the spare room.
-func fitColumns(cols []column, width, grow, maxGrow int) []column {
+// between them, dropping the rightmost first. The spare room goes to the
+// columns that grow, the rightmost first, each up to its grow.
+func fitColumns(cols []column, width int) []column {
 	out := append([]column(nil), cols...)
 	for len(out) > 1 && totalWidth(out) > width {
 		out = out[:len(out)-1]
 	}
-	if spare := width - totalWidth(out); spare > 0 && grow < len(out) {
-		out[grow].width += min(spare, maxGrow)
+	spare := width - totalWidth(out)
+	for i := len(out) - 1; i >= 0 && spare > 0; i-- {
+		g := min(spare, out[i].grow)
+		out[i].width += g
+		spare -= g
 	}
 	return out
 }
@@ -72,6 +78,38 @@ func clip(s string, width int) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// wrap breaks s into lines of at most w cells at spaces (a word longer
+// than w gets a line of its own and is cut later by clip).
+func wrap(s string, w int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		switch {
+		case line == "":
+			line = word
+		case ansi.StringWidth(line)+1+ansi.StringWidth(word) <= w:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	return append(lines, line)
+}
+
+// labelled lays out "  label value" with the label in lw cells and the
+// value wrapped under itself to fit width.
+func labelled(label string, lw int, value string, width int) string {
+	indent := 2 + lw + 1
+	lines := wrap(value, max(width-indent, 20))
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %-*s %s", lw, label, lines[0])
+	for _, l := range lines[1:] {
+		b.WriteString("\n" + strings.Repeat(" ", indent) + l)
+	}
+	return b.String()
 }
 
 // count formats a count compactly: 999, 12.3k, 4.56M.
@@ -151,21 +189,28 @@ func uptime(d time.Duration) string {
 
 var sparkBlocks = []rune("▁▂▃▄▅▆▇█")
 
-// sparkline draws counts with block characters, scaled to their maximum;
+// sparkline draws values with block characters, scaled to their maximum;
 // a zero is a space.
-func sparkline(counts []int64) string {
-	var peak int64
-	for _, c := range counts {
-		peak = max(peak, c)
-	}
-	r := make([]rune, len(counts))
-	for i, c := range counts {
-		if c == 0 || peak == 0 {
+func sparkline(values []float64) string {
+	peak := slices.Max(append([]float64{0}, values...))
+	r := make([]rune, len(values))
+	for i, v := range values {
+		if v <= 0 || peak <= 0 {
 			r[i] = ' '
 			continue
 		}
-		lvl := int((c*int64(len(sparkBlocks)) + peak - 1) / peak) // 1..8
-		r[i] = sparkBlocks[lvl-1]
+		lvl := int(math.Ceil(v * float64(len(sparkBlocks)) / peak)) // 1..8
+		r[i] = sparkBlocks[max(1, min(lvl, len(sparkBlocks)))-1]
 	}
 	return string(r)
+}
+
+// daySpend formats the day's spend: a lower bound ("≥$1.23") when some of
+// its requests have no known price, never a plain $0 for them.
+func daySpend(micros, unknown int64) string {
+	s := pricing.Micros(micros).String()
+	if unknown > 0 {
+		return "≥" + s
+	}
+	return s
 }

@@ -2,7 +2,7 @@ package tui
 
 import "github.com/charmbracelet/bubbles/key"
 
-// keyMap holds top's key bindings; the help view lists them.
+// keyMap holds top's key bindings; the help view describes them.
 type keyMap struct {
 	Next, Keys, Models, Providers, Feed key.Binding
 	Up, Down, Sort, Filter, Pause       key.Binding
@@ -29,9 +29,4 @@ func defaultKeys() keyMap {
 		Help:      b("?", "this help", "?"),
 		Quit:      b("q", "quit (also ctrl+c)", "q", "ctrl+c"),
 	}
-}
-
-func (k keyMap) all() []key.Binding {
-	return []key.Binding{k.Next, k.Keys, k.Models, k.Providers, k.Feed, k.Up, k.Down,
-		k.Sort, k.Filter, k.Pause, k.Detail, k.Back, k.Help, k.Quit}
 }

@@ -6,6 +6,7 @@ package tui
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +36,10 @@ type Options struct {
 	// Backoff and MaxBackoff bound the wait between reconnect attempts
 	// (default 1s and 5s); the wait doubles after each failure.
 	Backoff, MaxBackoff time.Duration
+	// StatusEvery is the time between two status requests while connected
+	// (default 2s): they keep the day's spend, the budgets and the uptime
+	// true even for requests top did not see.
+	StatusEvery time.Duration
 }
 
 // Views, in tab order.
@@ -56,12 +61,14 @@ type Model struct {
 	cancel context.CancelFunc
 	keys   keyMap
 
-	stats   *Stats
-	status  *adminapi.Status
-	online  bool
-	events  <-chan adminapi.Event // the stream being followed
-	lastErr error
-	backoff time.Duration
+	stats    *Stats
+	status   *adminapi.Status
+	today    todaySpend
+	online   bool
+	events   <-chan adminapi.Event // the stream being followed
+	lastErr  error
+	backoff  time.Duration
+	fetching bool // a status request is out
 
 	width, height int
 	view          int
@@ -69,6 +76,7 @@ type Model struct {
 	feedView      feedView
 	detail        *detailView
 	help          bool
+	scroll        int // first line shown of the help or a detail
 	filter        string
 	filtering     bool
 
@@ -93,6 +101,9 @@ func New(ctx context.Context, feed Feed, opts Options) *Model {
 	}
 	if opts.MaxBackoff < opts.Backoff {
 		opts.MaxBackoff = max(opts.Backoff, 5*time.Second)
+	}
+	if opts.StatusEvery <= 0 {
+		opts.StatusEvery = 2 * time.Second
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	m := &Model{
@@ -127,19 +138,50 @@ type (
 		events <-chan adminapi.Event
 	}
 	connFailedMsg struct{ err error }
-	eventsMsg     struct {
+	statusMsg     struct {
+		status *adminapi.Status
+		err    error
+	}
+	eventsMsg struct {
 		events []adminapi.Event
 		ended  bool // the stream closed after these
 	}
-	retryMsg struct{}
-	tickMsg  struct{}
+	retryMsg      struct{}
+	tickMsg       struct{}
+	statusTickMsg struct{}
 )
 
-// Init starts connecting and the redraw tick.
-func (m *Model) Init() tea.Cmd { return tea.Batch(m.connect(), m.tick()) }
+// Init starts connecting, the redraw tick and the status tick.
+func (m *Model) Init() tea.Cmd { return tea.Batch(m.connect(), m.tick(), m.statusTick()) }
 
 func (m *Model) tick() tea.Cmd {
 	return tea.Tick(m.opts.Refresh, func(time.Time) tea.Msg { return tickMsg{} })
+}
+
+// statusTick schedules the next status request. There is one chain of
+// them for the program's life, and at most one request out at a time.
+func (m *Model) statusTick() tea.Cmd {
+	return tea.Tick(m.opts.StatusEvery, func(time.Time) tea.Msg { return statusTickMsg{} })
+}
+
+func (m *Model) fetchStatus() tea.Cmd {
+	feed, ctx := m.feed, m.ctx
+	return func() tea.Msg {
+		st, err := feed.Status(ctx)
+		return statusMsg{st, err}
+	}
+}
+
+// setStatus takes a status from the daemon.
+func (m *Model) setStatus(st *adminapi.Status) {
+	m.status = st
+	m.today.set(st, m.stats.Recent())
+	budgets := map[string][]adminapi.BudgetStatus{}
+	for _, kb := range st.Budgets {
+		budgets[kb.Key] = kb.Budgets
+	}
+	m.tables[DimKey].budgets = budgets
+	m.dirty = true
 }
 
 // connect asks for the status, then subscribes to the events.
@@ -194,15 +236,30 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, m.tick()
 	case connectedMsg:
-		m.status, m.online, m.lastErr, m.backoff = msg.status, true, nil, m.opts.Backoff
+		m.online, m.lastErr, m.backoff = true, nil, m.opts.Backoff
+		m.setStatus(msg.status)
 		m.events = msg.events
-		m.dirty = true
 		return m, listen(msg.events)
+	case statusTickMsg:
+		if !m.online || m.fetching {
+			return m, m.statusTick()
+		}
+		m.fetching = true
+		return m, m.fetchStatus()
+	case statusMsg:
+		m.fetching = false
+		// A failed request changes nothing: a daemon that went away ends
+		// the event stream too, and that is what starts reconnecting.
+		if msg.err == nil && m.online {
+			m.setStatus(msg.status)
+		}
+		return m, m.statusTick()
 	case connFailedMsg:
 		return m, m.lost(msg.err)
 	case eventsMsg:
-		for _, e := range msg.events {
-			m.stats.Add(e)
+		for i := range msg.events {
+			m.stats.Add(msg.events[i])
+			m.today.add(&msg.events[i])
 		}
 		m.dirty = true
 		if msg.ended {
@@ -261,7 +318,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Quit):
 		return m.quit()
 	case key.Matches(msg, k.Help):
-		m.help = !m.help
+		m.help, m.scroll = !m.help, 0
 	case key.Matches(msg, k.Keys, k.Models, k.Providers, k.Feed):
 		m.switchTo(int(msg.Runes[0] - '1'))
 	case key.Matches(msg, k.Next):
@@ -269,15 +326,21 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Back):
 		switch {
 		case m.help:
-			m.help = false
+			m.help, m.scroll = false, 0
 		case m.detail != nil:
-			m.detail = nil
+			m.detail, m.scroll = nil, 0
 		default:
 			m.filter = ""
 			m.resetCursor()
 		}
 	case m.help || m.detail != nil:
-		// Other keys do nothing over the help and detail views.
+		// They scroll (a short terminal cuts them); other keys do nothing.
+		switch {
+		case key.Matches(msg, k.Up):
+			m.scroll--
+		case key.Matches(msg, k.Down):
+			m.scroll++
+		}
 	case key.Matches(msg, k.Filter):
 		m.filtering = true
 	case key.Matches(msg, k.Pause):
@@ -294,7 +357,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 }
 
 func (m *Model) switchTo(v int) {
-	m.view, m.detail, m.help = v, nil, false
+	m.view, m.detail, m.help, m.scroll = v, nil, false, 0
 }
 
 func (m *Model) resetCursor() {
@@ -307,13 +370,13 @@ func (m *Model) resetCursor() {
 func (m *Model) openDetail() {
 	if m.view == ViewFeed {
 		if e := m.feedView.selected(m.feedView.events(m.stats, m.filter)); e != nil {
-			m.detail = &detailView{event: e}
+			m.detail, m.scroll = &detailView{event: e}, 0
 		}
 		return
 	}
 	t := &m.tables[m.view]
 	if r := t.selected(t.rows(m.stats, m.filter)); r != nil {
-		m.detail = &detailView{dim: t.dim, name: r.Name}
+		m.detail, m.scroll = &detailView{dim: t.dim, name: r.Name}, 0
 	}
 }
 
@@ -322,7 +385,7 @@ func (m *Model) View() string { return m.frame }
 
 // Styles. Tests pin lipgloss to the ASCII profile, which drops them.
 var styles = struct {
-	title, colHead, selected, tab, tabActive, faint, bad, warn lipgloss.Style
+	title, colHead, selected, tab, tabActive, faint, good, bad, warn lipgloss.Style
 }{
 	title:     lipgloss.NewStyle().Bold(true),
 	colHead:   lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("12")),
@@ -330,6 +393,7 @@ var styles = struct {
 	tab:       lipgloss.NewStyle().Faint(true),
 	tabActive: lipgloss.NewStyle().Bold(true).Reverse(true),
 	faint:     lipgloss.NewStyle().Faint(true),
+	good:      lipgloss.NewStyle().Foreground(lipgloss.Color("10")),
 	bad:       lipgloss.NewStyle().Foreground(lipgloss.Color("9")).Bold(true),
 	warn:      lipgloss.NewStyle().Foreground(lipgloss.Color("11")),
 }
@@ -340,14 +404,22 @@ func (m *Model) render() {
 	m.dirty, m.lastSec = false, now.Unix()
 	w, h := max(m.width, 20), max(m.height, 6)
 	head := m.header(now, w)
+	// A short terminal loses the latency sparkline, then the requests one,
+	// then the rates line, to keep a few rows of the view.
+	for _, i := range []int{3, 2, 1} {
+		if h-len(head)-1 >= 3 {
+			break
+		}
+		head = slices.Delete(head, i, i+1)
+	}
 	foot := m.footer(w)
-	bodyH := h - strings.Count(head, "\n") - 2 // header lines, footer
+	bodyH := h - len(head) - 1
 	var body string
 	switch {
 	case m.help:
 		body = helpView(m.keys, w)
 	case m.detail != nil:
-		body = m.detail.View(m.stats, w, bodyH, m.opts.Location)
+		body = m.detail.View(m.stats, m.tables[DimKey].budgets, w, m.opts.Location)
 	case m.view == ViewFeed:
 		body = m.feedView.View(m.feedView.events(m.stats, m.filter), w, bodyH, m.opts.Location)
 	default:
@@ -355,18 +427,23 @@ func (m *Model) render() {
 		body = t.View(t.rows(m.stats, m.filter), w, bodyH)
 	}
 	lines := strings.Split(body, "\n")
+	if m.help || m.detail != nil {
+		m.scroll = max(0, min(m.scroll, len(lines)-bodyH))
+		lines = lines[m.scroll:]
+	}
 	if len(lines) > bodyH {
 		lines = lines[:bodyH]
 	}
 	for len(lines) < bodyH {
 		lines = append(lines, "")
 	}
-	m.frame = clip(head+"\n"+strings.Join(lines, "\n")+"\n"+foot, w)
+	m.frame = clip(strings.Join(head, "\n")+"\n"+strings.Join(lines, "\n")+"\n"+foot, w)
 }
 
-// header draws the status line, the sparkline and the tabs.
-func (m *Model) header(now time.Time, w int) string {
-	// The parts in order of importance; those that do not fit are left out.
+// header draws two status lines, the two sparklines and the tabs.
+func (m *Model) header(now time.Time, w int) []string {
+	// Each line holds its parts in order; a part that does not fit is left
+	// out, so narrow terminals lose the least important ones.
 	parts := []string{styles.title.Render("credflow top")}
 	switch {
 	case m.online && m.status != nil:
@@ -383,32 +460,43 @@ func (m *Model) header(now time.Time, w int) string {
 	if m.feedView.paused {
 		parts = append(parts, styles.warn.Render("PAUSED"))
 	}
-	reqs, toks := m.stats.Rates(now)
-	t := &m.stats.Total
-	parts = append(parts,
-		fmt.Sprintf("%d reqs", t.Requests),
-		rate(reqs)+" req/s", rate(toks)+" tok/s",
-		"spent "+money(t.Cost, t.Unpriced, t.Requests),
-		"err "+percent(t.Errors, t.Requests))
 	if m.online && m.status != nil {
 		parts = append(parts, "up "+uptime(now.Sub(m.status.StartedAt)))
 	}
-	line1 := parts[0]
-	for _, p := range parts[1:] {
-		if lipgloss.Width(line1)+2+lipgloss.Width(p) > w {
-			break
+	t := &m.stats.Total
+	if m.today.known {
+		d := m.today.total(now)
+		label := "today "
+		if d.Since.After(d.Day) {
+			// The daemon could not read the ledger: it counts from its start.
+			label = "since " + d.Since.In(m.opts.Location).Format("15:04") + " "
 		}
-		line1 += "  " + p
+		parts = append(parts, label+daySpend(d.CostMicros, d.CostUnknown))
+	} else {
+		parts = append(parts, "spent "+money(t.Cost, t.Unpriced, t.Requests))
 	}
+	line1 := flow(parts, w)
 
-	const label = "req/s "
-	n := min(SparkSeconds, w-len(label)-12)
-	var peak int64
-	counts := m.stats.PerSecond(now, max(n, 0))
-	for _, c := range counts {
-		peak = max(peak, c)
+	r := m.stats.Rates(now)
+	line2 := flow([]string{
+		fmt.Sprintf("%d reqs", t.Requests),
+		rate(r.Reqs) + " req/s",
+		"tok/s in " + rate(r.In) + " out " + rate(r.Out),
+		"err " + percent(t.Errors, t.Requests),
+	}, w)
+
+	// Sparklines of the last SparkSeconds: one column per step seconds,
+	// as many as fit.
+	const labelW, suffixW = 8, 14
+	var reqs, lat []float64
+	if n := w - labelW - suffixW; n > 0 {
+		step := (SparkSeconds + int64(n) - 1) / int64(n)
+		reqs, lat = m.stats.Series(now, n, step)
 	}
-	line2 := styles.faint.Render(label) + sparkline(counts) + styles.faint.Render(fmt.Sprintf(" peak %d/s", peak))
+	peak := slices.Max(append([]float64{0}, reqs...))
+	slowest := slices.Max(append([]float64{0}, lat...))
+	line3 := styles.faint.Render("req/s   ") + sparkline(reqs) + styles.faint.Render(" peak "+rate(peak)+"/s")
+	line4 := styles.faint.Render("latency ") + sparkline(lat) + styles.faint.Render(" max "+latency(slowest))
 
 	var tabs []string
 	for i, name := range viewNames {
@@ -419,14 +507,26 @@ func (m *Model) header(now time.Time, w int) string {
 			tabs = append(tabs, styles.tab.Render(s))
 		}
 	}
-	line3 := strings.Join(tabs, " ")
+	line5 := strings.Join(tabs, " ")
 	if m.view != ViewFeed {
-		line3 += "  sort " + strings.ToLower(sortTitles[m.tables[m.view].sort])
+		line5 += "  sort " + strings.ToLower(sortTitles[m.tables[m.view].sort])
 	}
 	if m.filter != "" && !m.filtering {
-		line3 += "  filter " + fmt.Sprintf("%q", m.filter)
+		line5 += "  filter " + fmt.Sprintf("%q", m.filter)
 	}
-	return line1 + "\n" + line2 + "\n" + line3
+	return []string{line1, line2, line3, line4, line5}
+}
+
+// flow joins the parts that fit in w, two spaces apart, skipping those
+// that do not.
+func flow(parts []string, w int) string {
+	line := parts[0]
+	for _, p := range parts[1:] {
+		if lipgloss.Width(line)+2+lipgloss.Width(p) <= w {
+			line += "  " + p
+		}
+	}
+	return line
 }
 
 // footer draws the filter prompt or the key hints that fit in w.
@@ -436,9 +536,9 @@ func (m *Model) footer(w int) string {
 	case m.filtering:
 		return "/" + m.filter + "█"
 	case m.help:
-		hints = []string{"esc back", "q quit"}
+		hints = []string{"esc back", "↑↓ scroll", "q quit"}
 	case m.detail != nil:
-		hints = []string{"esc back", "1-4 views", "? help", "q quit"}
+		hints = []string{"esc back", "↑↓ scroll", "1-4 views", "? help", "q quit"}
 	default:
 		hints = []string{"tab/1-4 view", "↑↓ select", "s sort", "/ filter", "p pause", "enter detail", "? help", "q quit"}
 	}

@@ -122,9 +122,10 @@ func (r *ring[T]) items() []T {
 func (r *ring[T]) len() int { return len(r.buf) }
 
 type bucket struct {
-	sec    int64 // unix second the counts are for
-	reqs   int64
-	tokens int64
+	sec     int64 // unix second the counts are for
+	reqs    int64
+	in, out int64   // tokens
+	latency float64 // sum of the requests' latencies (ms)
 }
 
 // Stats aggregates the events top has seen since it started.
@@ -176,11 +177,16 @@ func (s *Stats) Add(e adminapi.Event) {
 	s.recent.push(e)
 	sec := e.Time.Unix()
 	b := &s.spark[uint64(sec)%SparkSeconds]
+	if b.sec > sec {
+		return // older than the seconds kept
+	}
 	if b.sec != sec {
 		*b = bucket{sec: sec}
 	}
 	b.reqs++
-	b.tokens += e.InputTokens + e.OutputTokens
+	b.in += e.InputTokens
+	b.out += e.OutputTokens
+	b.latency += e.LatencyMS
 }
 
 // Row returns the aggregate of name in d, or nil.
@@ -210,30 +216,51 @@ func (s *Stats) Recent() []adminapi.Event {
 	return out
 }
 
-// Rates returns requests and tokens per second over the RateWindow seconds
-// up to now.
-func (s *Stats) Rates(now time.Time) (reqs, tokens float64) {
+// Rates are per-second averages.
+type Rates struct {
+	Reqs, In, Out float64 // requests, input and output tokens per second
+}
+
+// Rates returns the rates over the RateWindow seconds up to now.
+func (s *Stats) Rates(now time.Time) Rates {
+	var r Rates
 	end := now.Unix()
 	for sec := end - RateWindow + 1; sec <= end; sec++ {
 		if b := s.spark[uint64(sec)%SparkSeconds]; b.sec == sec {
-			reqs += float64(b.reqs)
-			tokens += float64(b.tokens)
+			r.Reqs += float64(b.reqs)
+			r.In += float64(b.in)
+			r.Out += float64(b.out)
 		}
 	}
-	return reqs / RateWindow, tokens / RateWindow
+	return Rates{Reqs: r.Reqs / RateWindow, In: r.In / RateWindow, Out: r.Out / RateWindow}
 }
 
-// PerSecond returns the request counts of the n seconds up to now, oldest
-// first (n <= SparkSeconds).
-func (s *Stats) PerSecond(now time.Time, n int) []int64 {
-	n = min(n, SparkSeconds)
-	out := make([]int64, n)
+// Series returns, for n columns of step seconds each ending with the one
+// that holds now (columns start at multiples of step, so they stay put
+// between redraws), the requests per second and the mean latency (ms) of
+// each column, oldest first. Only the last SparkSeconds are kept; the
+// current column is averaged over the seconds it has had so far.
+func (s *Stats) Series(now time.Time, n int, step int64) (reqs, lat []float64) {
+	step = max(step, 1)
+	n = max(0, min(n, int(SparkSeconds/step)))
+	reqs, lat = make([]float64, n), make([]float64, n)
 	end := now.Unix()
+	last := end - end%step
 	for i := range n {
-		sec := end - int64(n-1-i)
-		if b := s.spark[uint64(sec)%SparkSeconds]; b.sec == sec {
-			out[i] = b.reqs
+		from := last - int64(n-1-i)*step
+		var count int64
+		var sum float64
+		for sec := from; sec < from+step && sec <= end; sec++ {
+			if b := s.spark[uint64(sec)%SparkSeconds]; b.sec == sec {
+				count += b.reqs
+				sum += b.latency
+			}
+		}
+		secs := min(step, end-from+1)
+		reqs[i] = float64(count) / float64(secs)
+		if count > 0 {
+			lat[i] = sum / float64(count)
 		}
 	}
-	return out
+	return reqs, lat
 }

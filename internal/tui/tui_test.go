@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,10 +37,38 @@ type fakeFeed struct {
 	ch       chan adminapi.Event
 	statuses int
 	subs     chan struct{}
+	status   adminapi.Status
 }
 
 func newFakeFeed(evs ...adminapi.Event) *fakeFeed {
-	return &fakeFeed{pending: evs, subs: make(chan struct{}, 16)}
+	return &fakeFeed{pending: evs, subs: make(chan struct{}, 16), status: fakeStatus()}
+}
+
+// fakeStatus is the daemon's answer: it was taken at clock(), after every
+// sample event, so its spend of the day is what the header shows.
+func fakeStatus() adminapi.Status {
+	day := t0.Truncate(24 * time.Hour)
+	return adminapi.Status{
+		Version: "test", Listen: "127.0.0.1:7777", StartedAt: t0.Add(-time.Hour - 2*time.Minute), Now: clock(),
+		Today: &adminapi.DaySpend{Day: day, Since: day, Requests: 140, InputTokens: 50_000, OutputTokens: 9_000,
+			CostMicros: 1_234_567, CostUnknown: 12},
+		Budgets: []adminapi.KeyBudgets{
+			{Key: "agent", Budgets: []adminapi.BudgetStatus{
+				{Budget: adminapi.Budget{Limit: 5_000_000, Unit: adminapi.UnitUSD, Period: adminapi.PeriodDay}, Used: 4_600_000, ResetsAt: day.AddDate(0, 0, 1)},
+				{Budget: adminapi.Budget{Limit: 20_000_000, Unit: adminapi.UnitUSD, Period: adminapi.PeriodMonth, Soft: true}, Used: 9_000_000, ResetsAt: time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)},
+			}},
+			{Key: "ci-bot", Budgets: []adminapi.BudgetStatus{
+				{Budget: adminapi.Budget{Limit: 100_000, Unit: adminapi.UnitTokens, Period: adminapi.PeriodTotal}, Used: 75_500},
+			}},
+		},
+	}
+}
+
+// setStatus changes what Status answers.
+func (f *fakeFeed) setStatus(fn func(*adminapi.Status)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.status)
 }
 
 func (f *fakeFeed) Status(ctx context.Context) (*adminapi.Status, error) {
@@ -49,7 +78,8 @@ func (f *fakeFeed) Status(ctx context.Context) (*adminapi.Status, error) {
 	if f.down {
 		return nil, adminapi.ErrNoDaemon
 	}
-	return &adminapi.Status{Version: "test", Listen: "127.0.0.1:7777", StartedAt: t0.Add(-time.Hour - 2*time.Minute)}, nil
+	st := f.status
+	return &st, nil
 }
 
 func (f *fakeFeed) Events(ctx context.Context) (<-chan adminapi.Event, error) {
@@ -140,7 +170,7 @@ func start(t *testing.T, feed Feed, w, h int) *teatest.TestModel {
 	t.Helper()
 	m := New(context.Background(), feed, Options{
 		Refresh: 20 * time.Millisecond, Now: clock, Location: time.UTC,
-		Backoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		Backoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, StatusEvery: 30 * time.Millisecond,
 	})
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
 	t.Cleanup(func() { tm.Quit() })
@@ -191,6 +221,8 @@ func TestGolden(t *testing.T) {
 		{"providers", []string{"3"}},
 		{"feed", []string{"4"}},
 		{"detail", []string{"down", "enter"}},
+		{"key_budgets", []string{"enter"}},
+		{"help_scrolled", append([]string{"?"}, slices.Repeat([]string{"down"}, 30)...)}, // to the end, no further
 		{"feed_detail", []string{"4", "down", "enter"}},
 		{"help", []string{"?"}},
 	}
@@ -396,12 +428,27 @@ func TestStats(t *testing.T) {
 		t.Errorf("money %q", got)
 	}
 	// Events at 0.1s..10s; the window is the seconds 1..10, which hold 91.
-	if reqs, toks := s.Rates(t0.Add(10 * time.Second)); reqs != 9.1 || toks != 91*15/10.0 {
-		t.Errorf("rates %v req/s %v tok/s", reqs, toks)
+	if r := s.Rates(t0.Add(10 * time.Second)); r.Reqs != 9.1 || r.In != 91*10/10.0 || r.Out != 91*5/10.0 {
+		t.Errorf("rates %+v", r)
 	}
-	ps := s.PerSecond(t0.Add(10*time.Second), 12)
-	if len(ps) != 12 || ps[11] != 1 || ps[10] != 10 || ps[0] != 0 {
-		t.Errorf("per second %v", ps)
+	// Per second: second 0 holds 9 events (0.1..0.9s), seconds 1..9 ten
+	// each, second 10 one; latency i ms for the event at i/10 s.
+	reqs, lat := s.Series(t0.Add(10*time.Second), 12, 1)
+	if len(reqs) != 12 || reqs[11] != 1 || reqs[10] != 10 || reqs[1] != 9 || reqs[0] != 0 || lat[11] != 100 || lat[10] != 94.5 || lat[0] != 0 {
+		t.Errorf("per second %v, latency %v", reqs, lat)
+	}
+	// Columns of 4 seconds start at multiples of 4 (t0 is one): 0-3, 4-7,
+	// and 8-10 so far, which is averaged over its 3 seconds.
+	reqs, lat = s.Series(t0.Add(10*time.Second), 3, 4)
+	if want := []float64{39.0 / 4, 40.0 / 4, 21.0 / 3}; !slices.Equal(reqs, want) {
+		t.Errorf("4s columns %v, want %v", reqs, want)
+	}
+	if lat[1] != 59.5 {
+		t.Errorf("4s column latency %v", lat)
+	}
+	// No more columns than the seconds kept.
+	if reqs, _ := s.Series(t0, 1000, 1); len(reqs) != SparkSeconds {
+		t.Errorf("%d columns", len(reqs))
 	}
 
 	// Latency samples and the feed are bounded.
@@ -421,12 +468,21 @@ func TestStats(t *testing.T) {
 }
 
 func TestFormat(t *testing.T) {
-	if got := sparkline([]int64{0, 1, 4, 8}); got != " ▁▄█" {
+	if got := sparkline([]float64{0, 1, 4, 8, 0.5}); got != " ▁▄█▁" {
 		t.Errorf("sparkline %q", got)
 	}
-	cols := fitColumns(aggCols, 40, 0, 40)
+	cols := fitColumns(aggCols, 40)
 	if len(cols) >= len(aggCols) || totalWidth(cols) > 40 || cols[len(cols)-1].title == "ERR" {
 		t.Errorf("fit 40: %+v", cols)
+	}
+	// Spare room goes to the growing columns, the rightmost first.
+	cols = fitColumns(keyCols, 200)
+	if len(cols) != len(keyCols) || cols[5].width != 9+13 || cols[0].width != 10+22 {
+		t.Errorf("fit 200: %+v", cols)
+	}
+	cols = fitColumns(keyCols, totalWidth(keyCols)+15)
+	if cols[5].width != 9+13 || cols[0].width != 10+2 {
+		t.Errorf("fit +15: %+v", cols)
 	}
 	for n, want := range map[int64]string{999: "999", 12345: "12.3k", 4_560_000: "4.56M"} {
 		if got := count(n); got != want {
@@ -436,4 +492,164 @@ func TestFormat(t *testing.T) {
 	if got := uptime(time.Hour + 2*time.Minute); got != "1h02m" {
 		t.Errorf("uptime %q", got)
 	}
+}
+
+// While connected, top asks for the status again and again, so the day's
+// spend, the budgets and the uptime stay true for requests it missed.
+func TestStatusRefresh(t *testing.T) {
+	feed := newFakeFeed(sample()...)
+	tm := start(t, feed, 100, 30)
+	feed.waitSub(t)
+	// (The renderer redraws only lines that change: wait for one.)
+	waitFor(t, tm, "92% $4.60/$5.00")
+	feed.setStatus(func(st *adminapi.Status) {
+		day := *st.Today
+		day.CostMicros, day.CostUnknown = 2_500_000, 0
+		st.Today = &day
+		st.Budgets = []adminapi.KeyBudgets{{Key: "alice", Budgets: []adminapi.BudgetStatus{
+			{Budget: adminapi.Budget{Limit: 1_000_000, Unit: adminapi.UnitUSD, Period: adminapi.PeriodWeek}, Used: 100_000},
+		}}}
+	})
+	waitFor(t, tm, "today $2.50")
+	m := finish(t, tm)
+	v := m.View()
+	if !strings.Contains(v, "10% $0.10/$1.00") || strings.Contains(v, "$4.60") {
+		t.Errorf("budgets not refreshed:\n%s", v)
+	}
+}
+
+// The day's spend is the daemon's figure plus the requests top saw finish
+// after it, in their UTC day; never a request twice.
+func TestTodaySpend(t *testing.T) {
+	asOf := t0.Add(30 * time.Second)
+	day := t0.Truncate(24 * time.Hour)
+	st := &adminapi.Status{Now: asOf, Today: &adminapi.DaySpend{Day: day, Since: day, Requests: 10, CostMicros: 1000}}
+	ev := func(at time.Duration, cost int64, known bool) adminapi.Event {
+		return adminapi.Event{Time: t0.Add(at), InputTokens: 3, OutputTokens: 2, CostMicros: cost, CostKnown: known}
+	}
+	var td todaySpend
+	if td.add(&adminapi.Event{Time: clock(), CostKnown: true, CostMicros: 5}); td.known {
+		t.Fatal("counted before any status")
+	}
+	// Held events: one before the status (in its figure), one after.
+	td.set(st, []adminapi.Event{ev(29*time.Second, 50, true), ev(31*time.Second, 7, true)})
+	e := ev(40*time.Second, 0, false) // no known price
+	td.add(&e)
+	got := td.total(clock())
+	if got.Requests != 12 || got.CostMicros != 1007 || got.CostUnknown != 1 || got.InputTokens != 6 {
+		t.Fatalf("total %+v", got)
+	}
+	if s := daySpend(got.CostMicros, got.CostUnknown); s != "≥$0.001007" {
+		t.Errorf("lower bound shown as %q", s)
+	}
+	// A new status replaces the figure and what was added to it.
+	st2 := &adminapi.Status{Now: t0.Add(50 * time.Second), Today: &adminapi.DaySpend{Day: day, Since: day, Requests: 13, CostMicros: 1007, CostUnknown: 1}}
+	td.set(st2, []adminapi.Event{ev(31*time.Second, 7, true), e})
+	if got := td.total(clock()); got.Requests != 13 || got.CostMicros != 1007 {
+		t.Errorf("after a new status %+v", got)
+	}
+	// Past midnight: a new day, from zero.
+	next := day.AddDate(0, 0, 1)
+	if got := td.total(next.Add(time.Minute)); got.Requests != 0 || !got.Day.Equal(next) {
+		t.Errorf("next day before any request %+v", got)
+	}
+	late := adminapi.Event{Time: next.Add(time.Second), CostMicros: 9, CostKnown: true}
+	td.add(&late)
+	if got := td.total(next.Add(time.Minute)); got.Requests != 1 || got.CostMicros != 9 || got.CostUnknown != 0 {
+		t.Errorf("next day %+v", got)
+	}
+}
+
+func TestBudgetCell(t *testing.T) {
+	usd := func(used int64) []adminapi.BudgetStatus {
+		return []adminapi.BudgetStatus{{Budget: adminapi.Budget{Limit: 10_000_000, Unit: adminapi.UnitUSD, Period: adminapi.PeriodDay}, Used: used}}
+	}
+	for _, c := range []struct {
+		bs   []adminapi.BudgetStatus
+		w    int
+		want string
+	}{
+		{nil, 20, "—"},
+		{usd(0), 9, "░░░░░░ 0%"},
+		{usd(6_900_000), 23, "████░░ 69% $6.90/$10.00"},
+		{usd(6_900_000), 22, "████████████░░░░░░ 69%"}, // no room for the amounts
+		{usd(12_000_000), 9, "████ 120%"},              // overspent: a full bar
+		{usd(1), 9, "█░░░░░ 0%"},                       // something spent shows
+		{[]adminapi.BudgetStatus{
+			{Budget: adminapi.Budget{Limit: 100, Unit: adminapi.UnitTokens, Period: adminapi.PeriodTotal}, Used: 10},
+			{Budget: adminapi.Budget{Limit: 200_000, Unit: adminapi.UnitTokens, Period: adminapi.PeriodMonth}, Used: 150_000},
+		}, 24, "████████░░ 75% 150k/200k"},
+	} {
+		if got := budgetCell(c.bs, c.w, true); got != c.want {
+			t.Errorf("budgetCell(%v, %d) = %q, want %q", c.bs, c.w, got, c.want)
+		}
+	}
+	// The colour follows the share used.
+	for share, want := range map[float64]lipgloss.Style{0.1: styles.good, 0.69: styles.good, 0.7: styles.warn, 0.89: styles.warn, 0.9: styles.bad, 1.5: styles.bad} {
+		if got := budgetStyle(share); got.GetForeground() != want.GetForeground() {
+			t.Errorf("share %v: colour %v, want %v", share, got.GetForeground(), want.GetForeground())
+		}
+	}
+}
+
+func TestSortByBudget(t *testing.T) {
+	tm := start(t, newFakeFeed(sample()...), 100, 30)
+	waitFor(t, tm, "92% $4.60/$5.00")
+	press(tm, "s", "s", "s", "s")
+	waitFor(t, tm, "sort budget")
+	press(tm, "j")
+	m := finish(t, tm)
+	var names []string
+	for _, r := range m.tables[DimKey].rows(m.stats, "") {
+		names = append(names, r.Name)
+	}
+	if !slices.Equal(names, []string{"agent", "ci-bot", "alice"}) {
+		t.Errorf("by budget used: %v", names)
+	}
+	// The models table has no budget column to sort by.
+	if slices.Contains(sortCycle(DimModel), SortBudget) {
+		t.Error("models sort by budget")
+	}
+}
+
+// Small terminals: nothing wraps or overflows in any view.
+func TestNarrow(t *testing.T) {
+	for _, size := range [][2]int{{20, 6}, {34, 10}, {45, 14}} {
+		for _, keys := range [][]string{nil, {"2"}, {"4"}, {"enter"}, {"?"}, {"4", "enter"}} {
+			tm := start(t, newFakeFeed(sample()...), size[0], size[1])
+			waitFor(t, tm, "credflow top")
+			press(tm, keys...)
+			m := finish(t, tm)
+			lines := strings.Split(m.View(), "\n")
+			if len(lines) != size[1] {
+				t.Errorf("%v %v: %d lines", size, keys, len(lines))
+			}
+			for _, l := range lines {
+				if w := lipgloss.Width(l); w > size[0] {
+					t.Errorf("%v %v: %d cells: %q", size, keys, w, l)
+				}
+			}
+		}
+	}
+}
+
+// A daemon that could not read its ledger counts the day from its start,
+// and says so; one that does not report the day leaves top with the spend
+// it saw itself.
+func TestSpendLabels(t *testing.T) {
+	feed := newFakeFeed(sample()...)
+	feed.setStatus(func(st *adminapi.Status) {
+		day := *st.Today
+		day.Since = day.Day.Add(11*time.Hour + 5*time.Minute)
+		st.Today = &day
+	})
+	tm := start(t, feed, 100, 30)
+	waitFor(t, tm, "since 11:05 ≥$1.234567")
+	finish(t, tm)
+
+	feed = newFakeFeed(sample()...)
+	feed.setStatus(func(st *adminapi.Status) { st.Today = nil })
+	tm = start(t, feed, 100, 30)
+	waitFor(t, tm, "spent $0.05754+?")
+	finish(t, tm)
 }
