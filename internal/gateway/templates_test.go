@@ -8,13 +8,34 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/credflow/credflow/internal/keys"
 	"github.com/credflow/credflow/internal/store"
 	"github.com/credflow/credflow/internal/templates"
+	"github.com/credflow/credflow/pkg/adminapi"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 )
+
+// waitEvent waits for the n-th request event (1-based) and returns it: a
+// streamed request's event comes after the client has read its answer.
+func (e *env) waitEvent(t *testing.T, n int) adminapi.Event {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		e.mu.Lock()
+		if len(e.events) >= n {
+			ev := e.events[n-1]
+			e.mu.Unlock()
+			return ev
+		}
+		e.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("request event %d never came (have %d)", n, e.eventCount())
+	return adminapi.Event{}
+}
 
 // addTemplates stores templates and a template-only key "app" in the data
 // file, then reloads the gateway as 'credflow templates add' does.
@@ -95,7 +116,7 @@ func TestTemplateEndpoint(t *testing.T) {
 	if body["temperature"] != 0.2 || body["model"] != "gpt-4o-mini" {
 		t.Errorf("upstream body %v", body)
 	}
-	ev := e.lastEvent()
+	ev := e.waitEvent(t, 1)
 	if ev.Endpoint != "templates/summarize" || ev.Key != "test" || ev.Status != 200 || ev.InputTokens == 0 {
 		t.Errorf("event %+v", ev)
 	}
@@ -127,7 +148,7 @@ func TestTemplateEndpoint(t *testing.T) {
 	if !strings.Contains(text.String(), "Say hello to everyone") || chunks < 2 {
 		t.Errorf("streamed %d chunks: %q; want the mock's echo of the rendered prompt", chunks, text.String())
 	}
-	if ev := e.lastEvent(); ev.Endpoint != "templates/echo" || !ev.Stream || ev.Model != "mock-2" {
+	if ev := e.waitEvent(t, 3); ev.Endpoint != "templates/echo" || !ev.Stream || ev.Model != "mock-2" {
 		t.Errorf("stream event %+v", ev)
 	}
 }
