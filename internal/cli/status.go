@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credflow/credflow/internal/pricing"
 	"github.com/credflow/credflow/pkg/adminapi"
 	"github.com/spf13/cobra"
 )
@@ -41,6 +42,17 @@ func newStatusCmd(f *Factory) *cobra.Command {
 			fmt.Fprintf(w, "Config:     %s (reloaded %s)\n", cfg, st.ReloadedAt.Local().Format(time.DateTime))
 			fmt.Fprintf(w, "Data:       %s\n", st.DataDir)
 			fmt.Fprintf(w, "Requests:   %d served, %d in flight; %d virtual key(s)\n", st.Requests, st.InFlight, st.Keys)
+			if d := st.Today; d != nil {
+				cost := pricing.Micros(d.CostMicros).String()
+				if d.CostUnknown > 0 {
+					cost = fmt.Sprintf("≥%s (+%d unpriced)", cost, d.CostUnknown)
+				}
+				since := "UTC day"
+				if d.Since.After(d.Day) {
+					since = "since " + d.Since.Local().Format("15:04") + ", when the daemon started; earlier requests are not counted"
+				}
+				fmt.Fprintf(w, "Today:      %s, %d request(s), %d tokens in, %d out (%s)\n", cost, d.Requests, d.InputTokens, d.OutputTokens, since)
+			}
 			fmt.Fprintf(w, "Models:     %s\n\n", strings.Join(st.Models, ", "))
 			tw := table(w)
 			fmt.Fprintln(tw, "PROVIDER\tTYPE\tFORMAT\tSECRET\tKEY")
