@@ -21,6 +21,8 @@ type httpProvider struct {
 	headers    map[string]string
 	client     *http.Client
 	timeout    time.Duration
+	// lean, when set, sends calls through the Transport's lean client.
+	lean *leanTarget
 }
 
 func (p *httpProvider) Name() string        { return p.name }
@@ -52,6 +54,17 @@ func (p *httpProvider) url(r *Request) string {
 // Send implements Provider. The timeout covers the wait for response
 // headers only: a long stream may run as long as it keeps sending.
 func (p *httpProvider) Send(ctx context.Context, r *Request) (*http.Response, error) {
+	if p.lean != nil && !p.lean.pool.h2.Load() {
+		resp, err := p.sendLean(ctx, r)
+		if err != errFallback {
+			return resp, err
+		}
+	}
+	return p.sendHTTP(ctx, r)
+}
+
+// sendHTTP sends a call through net/http.
+func (p *httpProvider) sendHTTP(ctx context.Context, r *Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url(r), bytes.NewReader(r.Body))
 	if err != nil {

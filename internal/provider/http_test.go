@@ -61,7 +61,7 @@ func (u *upstream) last(t *testing.T) captured {
 }
 
 // newTransport returns the real shared transport, closed after the test.
-func newTransport(t *testing.T) *http.Transport {
+func newTransport(t *testing.T) *provider.Transport {
 	tr := provider.NewTransport()
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr

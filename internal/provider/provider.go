@@ -11,7 +11,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
@@ -91,21 +90,6 @@ var ForwardedHeaders = []string{"Anthropic-Version", "Anthropic-Beta", "Openai-B
 // DefaultTimeout bounds the wait for an upstream's response headers.
 const DefaultTimeout = 5 * time.Minute
 
-// NewTransport returns the shared upstream transport: keep-alive pools
-// large enough that a busy gateway does not reconnect per request.
-func NewTransport() *http.Transport {
-	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-}
-
 // New builds a provider from config. key is the credential read from the
 // vault ("" when the provider names no secret or the secret is missing).
 func New(name string, c config.Provider, key string, tr http.RoundTripper) (Provider, error) {
@@ -131,6 +115,9 @@ func New(name string, c config.Provider, key string, tr http.RoundTripper) (Prov
 		return NewMock(name, c.Mock), nil
 	default:
 		return nil, fmt.Errorf("provider %q: unknown type %q", name, c.Type)
+	}
+	if t, ok := tr.(*Transport); ok {
+		h.lean = newLeanTarget(h, t)
 	}
 	return h, nil
 }
