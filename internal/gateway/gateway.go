@@ -68,9 +68,14 @@ type state struct {
 	prices    *pricing.Table
 	// priceIDs maps a provider name to its price-table provider id.
 	priceIDs map[string]string
-	// priceCache memoises lookups: "provider\x00model" -> cachedPrice.
-	priceCache sync.Map
+	// priceCache memoises lookups (a struct key: no allocation per lookup).
+	priceMu    sync.RWMutex
+	priceCache map[priceKey]cachedPrice
 }
+
+type priceKey struct{ provider, model string }
+
+const maxPriceCache = 4096
 
 type cachedPrice struct {
 	p  pricing.Price
@@ -79,9 +84,11 @@ type cachedPrice struct {
 
 // price finds the price of an upstream model, once per state.
 func (st *state) price(prov, model string) (pricing.Price, bool) {
-	k := prov + "\x00" + model
-	if v, ok := st.priceCache.Load(k); ok {
-		c := v.(cachedPrice)
+	k := priceKey{prov, model}
+	st.priceMu.RLock()
+	c, ok := st.priceCache[k]
+	st.priceMu.RUnlock()
+	if ok {
 		return c.p, c.ok
 	}
 	p, ok := st.prices.Lookup(st.priceIDs[prov], model)
@@ -90,7 +97,15 @@ func (st *state) price(prov, model string) (pricing.Price, bool) {
 		p = pricing.Price{HasInput: true, HasOutput: true, HasCacheRead: true, HasCacheWrite: true, Model: model}
 		ok = true
 	}
-	st.priceCache.Store(k, cachedPrice{p, ok})
+	st.priceMu.Lock()
+	if st.priceCache == nil {
+		st.priceCache = map[priceKey]cachedPrice{}
+	}
+	// Glob routes pass any model name through: keep the cache bounded.
+	if len(st.priceCache) < maxPriceCache {
+		st.priceCache[k] = cachedPrice{p, ok}
+	}
+	st.priceMu.Unlock()
 	return p, ok
 }
 

@@ -91,6 +91,13 @@ func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
 		c.ev.ID = strconv.FormatUint(s.seq.Add(1), 10)
 		c.ev.Endpoint = string(ep)
 		status, err := s.serve(w, r, c)
+		// A response of known length goes out now: the client need not
+		// wait for the accounting. (Streams are flushed event by event.)
+		if w.Header().Get("Content-Length") != "" {
+			if fl, ok := w.(http.Flusher); ok {
+				fl.Flush()
+			}
+		}
 		s.finish(c, status, err)
 	})
 }
@@ -194,7 +201,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 		return fail(aerr)
 	}
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, st.cfg.Server.MaxBodyBytes))
+	body, err := readRequestBody(w, r, st.cfg.Server.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -203,19 +210,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 		}
 		return http.StatusBadRequest, fmt.Errorf("read request: %w", err)
 	}
-	model, err := jsonx.GetString(body, "model")
-	if err != nil {
-		return fail(&apiError{Status: http.StatusBadRequest, Code: "invalid_json", Message: "request body: " + err.Error()})
-	}
-	if model == "" {
-		return fail(&apiError{Status: http.StatusBadRequest, Param: "model", Code: "missing_model", Message: "request body has no \"model\"; name the model to call"})
+	model, stream, aerr := requestFields(body)
+	if aerr != nil {
+		if model != "" {
+			c.ev.Model = model
+			c.body = body
+		}
+		return fail(aerr)
 	}
 	c.ev.Model = model
 	c.body = body
-	stream, err := jsonx.GetBool(body, "stream")
-	if err != nil {
-		return fail(&apiError{Status: http.StatusBadRequest, Param: "stream", Message: "request body: " + err.Error()})
-	}
 	c.ev.Stream = stream
 	if !key.Allows(model) {
 		return fail(&apiError{Status: http.StatusForbidden, Code: "model_not_allowed", Param: "model",
@@ -283,6 +287,80 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 		lastErr = &apiError{Status: http.StatusBadGateway, Message: "no provider could serve the request"}
 	}
 	return fail(lastErr)
+}
+
+// readRequestBody reads the client's body, of at most max bytes: in one
+// allocation when the client sent its length.
+func readRequestBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= max {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+}
+
+// requestFields reads what the request path needs of a request, "model"
+// and "stream", in one pass over the body (which it also checks is a JSON
+// object). model is set when the error is about "stream".
+func requestFields(body []byte) (model string, stream bool, aerr *apiError) {
+	var rawModel, rawStream []byte
+	err := jsonx.Fields(body, func(key string, v []byte) bool {
+		switch {
+		case key == "model" && rawModel == nil:
+			rawModel = v
+		case key == "stream" && rawStream == nil:
+			rawStream = v
+		}
+		return rawModel == nil || rawStream == nil
+	})
+	if err == nil {
+		model, err = jsonString(rawModel, "model")
+	}
+	if err != nil {
+		return "", false, &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Message: "request body: " + err.Error()}
+	}
+	if model == "" {
+		return "", false, &apiError{Status: http.StatusBadRequest, Param: "model", Code: "missing_model", Message: "request body has no \"model\"; name the model to call"}
+	}
+	switch string(rawStream) {
+	case "true":
+		stream = true
+	case "", "false", "null":
+	default:
+		return model, false, &apiError{Status: http.StatusBadRequest, Param: "stream", Message: "request body: \"stream\" must be true or false"}
+	}
+	return model, stream, nil
+}
+
+// jsonString decodes a JSON string value ("" for none or null), without
+// encoding/json when it holds no escapes.
+func jsonString(raw []byte, key string) (string, error) {
+	if raw == nil || string(raw) == "null" {
+		return "", nil
+	}
+	if n := len(raw); n >= 2 && raw[0] == '"' && raw[n-1] == '"' {
+		plain := true
+		for _, c := range raw[1 : n-1] {
+			if c < 0x20 || c >= 0x80 || c == '\\' || c == '"' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(raw[1 : n-1]), nil
+		}
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("%q must be a string", key)
+	}
+	return s, nil
 }
 
 // upstream describes how the response must be handled.
@@ -361,6 +439,11 @@ func withUsage(body []byte) ([]byte, bool, error) {
 	raw, ok, err := jsonx.Get(body, "stream_options")
 	if err != nil {
 		return nil, false, err
+	}
+	if !ok || string(raw) == "null" {
+		// The common case, without decoding anything.
+		out, err := jsonx.Set(body, "stream_options", []byte(`{"include_usage":true}`))
+		return out, false, err
 	}
 	opts := map[string]json.RawMessage{}
 	if ok && string(raw) != "null" {

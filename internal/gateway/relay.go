@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -44,7 +43,7 @@ func (s *Server) relay(w http.ResponseWriter, resp *http.Response, up *upstream,
 			}
 		}
 	}
-	isStream := resp.StatusCode < 300 && bytes.HasPrefix([]byte(resp.Header.Get("Content-Type")), []byte("text/event-stream"))
+	isStream := resp.StatusCode < 300 && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	if !isStream {
 		return s.relayBody(w, resp, up, c)
 	}
@@ -52,7 +51,7 @@ func (s *Server) relay(w http.ResponseWriter, resp *http.Response, up *upstream,
 }
 
 func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstream, c *call) (int, error) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	body, err := readBody(resp.Body, resp.ContentLength, maxResponse)
 	c.firstAt = s.opt.Now()
 	if err != nil {
 		writeAPIError(w, c.client, &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("provider %q response was cut: %v", c.ev.Provider, err)})
@@ -161,6 +160,21 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 	return http.StatusOK, nil
 }
 
+// readBody reads a body of at most limit bytes, in one allocation when its
+// length is known (a zero length may be a Response that did not say).
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 || length > limit {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	b := make([]byte, length)
+	n, err := io.ReadFull(r, b)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		// Cut short: what arrived, and the error io.ReadAll would give.
+		return b[:n], io.ErrUnexpectedEOF
+	}
+	return b, err
+}
+
 // isUsageOnlyChunk spots OpenAI's final usage chunk (choices: []).
 func isUsageOnlyChunk(data []byte) bool {
 	if !bytes.Contains(data, []byte(`"usage"`)) {
@@ -170,26 +184,33 @@ func isUsageOnlyChunk(data []byte) bool {
 	return err == nil && ok && string(bytes.TrimSpace(raw)) == "[]"
 }
 
-// anthropicUsage is Anthropic's usage object; absent fields stay nil.
-type anthropicUsage struct {
-	InputTokens              *int64 `json:"input_tokens"`
-	OutputTokens             *int64 `json:"output_tokens"`
-	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
-	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
-}
-
 // applyOpenAI reads OpenAI's usage object. It runs for every request, so
-// it picks the three counts out with jsonx rather than decoding the object.
+// it picks the counts out in one pass with jsonx rather than decoding.
 func applyOpenAI(raw []byte, ev *eventUsage) {
 	ev.final = true
-	ev.InputTokens = intField(raw, "prompt_tokens")
-	ev.OutputTokens = intField(raw, "completion_tokens")
-	if d, ok, _ := jsonx.Get(raw, "prompt_tokens_details"); ok {
-		ev.CachedTokens = intField(d, "cached_tokens")
+	ev.InputTokens, ev.OutputTokens, ev.CachedTokens, ev.ReasoningTokens = 0, 0, 0, 0
+	jsonx.Fields(raw, func(key string, v []byte) bool {
+		switch key {
+		case "prompt_tokens":
+			ev.InputTokens = parseCount(v)
+		case "completion_tokens":
+			ev.OutputTokens = parseCount(v)
+		case "prompt_tokens_details":
+			ev.CachedTokens = intField(v, "cached_tokens")
+		case "completion_tokens_details":
+			ev.ReasoningTokens = intField(v, "reasoning_tokens")
+		}
+		return true
+	})
+}
+
+// parseCount reads an integer; null or malformed is 0.
+func parseCount(raw []byte) int64 {
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0
 	}
-	if d, ok, _ := jsonx.Get(raw, "completion_tokens_details"); ok {
-		ev.ReasoningTokens = intField(d, "reasoning_tokens")
-	}
+	return n
 }
 
 // intField reads a top-level integer; absent, null or malformed is 0.
@@ -198,32 +219,64 @@ func intField(obj []byte, key string) int64 {
 	if err != nil || !ok {
 		return 0
 	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil {
-		return 0
-	}
-	return n
+	return parseCount(raw)
 }
 
 // applyAnthropic folds a usage object in. message_delta usage is
 // cumulative, so fields present replace earlier values, never add to them.
 // The event's input counts cache reads and writes too, as OpenAI's does.
+// An object with a count that is not an integer is ignored whole.
 func applyAnthropic(raw []byte, ev *eventUsage) {
-	var u anthropicUsage
-	if json.Unmarshal(raw, &u) != nil {
+	const (
+		in = iota
+		out
+		cacheWrite
+		cacheRead
+	)
+	var vals [4]int64
+	var present [4]bool
+	bad := false
+	err := jsonx.Fields(raw, func(key string, v []byte) bool {
+		i := -1
+		switch key {
+		case "input_tokens":
+			i = in
+		case "output_tokens":
+			i = out
+		case "cache_creation_input_tokens":
+			i = cacheWrite
+		case "cache_read_input_tokens":
+			i = cacheRead
+		}
+		if i < 0 {
+			return true
+		}
+		if string(v) == "null" {
+			present[i] = false
+			return true
+		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			bad = true
+			return false
+		}
+		vals[i], present[i] = n, true
+		return true
+	})
+	if err != nil || bad {
 		return
 	}
-	if u.InputTokens != nil {
-		ev.anthInput = *u.InputTokens
+	if present[in] {
+		ev.anthInput = vals[in]
 	}
-	if u.CacheCreationInputTokens != nil {
-		ev.anthCacheWrite = *u.CacheCreationInputTokens
+	if present[cacheWrite] {
+		ev.anthCacheWrite = vals[cacheWrite]
 	}
-	if u.CacheReadInputTokens != nil {
-		ev.anthCacheRead = *u.CacheReadInputTokens
+	if present[cacheRead] {
+		ev.anthCacheRead = vals[cacheRead]
 	}
-	if u.OutputTokens != nil {
-		ev.OutputTokens = *u.OutputTokens
+	if present[out] {
+		ev.OutputTokens = vals[out]
 	}
 	ev.InputTokens = ev.anthInput + ev.anthCacheWrite + ev.anthCacheRead
 	ev.CachedTokens = ev.anthCacheRead
