@@ -2,7 +2,9 @@
 # Measures credflow's gateway overhead against a direct call, in one run:
 # see cmd/credflow-bench. Extra flags go to the bench tool, e.g.
 #   scripts/bench.sh -duration 10s -rate 2000
-# Go micro-benchmarks of the hot spots: go test -bench . ./internal/jsonx ./internal/translate ./internal/keys ./pkg/llmapi
+#   scripts/bench.sh -phases closed,open -cpuprofile /tmp/credflow.prof   # then: go tool pprof
+# Go micro-benchmarks of the hot spots:
+#   go test -bench . ./internal/gateway ./internal/provider ./internal/jsonx ./internal/translate ./internal/keys ./pkg/llmapi ./internal/ledger
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)

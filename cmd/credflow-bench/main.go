@@ -3,7 +3,10 @@
 // loopback, drives both with the same load, and reports, in one run,
 // direct vs through credflow: closed-loop throughput and latency, added
 // latency under a fixed open-loop rate, credflow's CPU time per request
-// (from its own rusage), streaming time to first byte, and peak RSS.
+// (from its own rusage), streaming time to first byte and chunk pacing,
+// and peak RSS. For scale it also measures, under the same loads, a TCP
+// relay process that only copies bytes (no HTTP at all): what any proxy
+// process costs on this machine before doing anything.
 //
 // Run it through scripts/bench.sh.
 package main
@@ -35,7 +38,19 @@ var (
 	chunks      = flag.Int("chunks", 20, "chunks per streamed reply")
 	chunkDelay  = flag.Duration("chunk-delay", 5*time.Millisecond, "pause between upstream stream chunks")
 	extraEnv    = flag.String("credflow-env", "", "extra VAR=VALUE settings for the credflow processes only (e.g. GOGC=200), comma-separated")
+	phases      = flag.String("phases", "closed,open,stream,accounting,floor", "phases to run, comma-separated")
+	relay       = flag.String("relay", "", "internal: run as the byte relay, LISTEN=UPSTREAM")
+	cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the measured (accounting on) credflow process to this file")
 )
+
+func want(phase string) bool {
+	for _, p := range strings.Split(*phases, ",") {
+		if strings.TrimSpace(p) == phase {
+			return true
+		}
+	}
+	return false
+}
 
 const completion = `{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":9,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}},"system_fingerprint":"fp_bench"}`
 
@@ -43,6 +58,14 @@ const request = `{"model":"bench","messages":[{"role":"system","content":"You ar
 
 func main() {
 	flag.Parse()
+	if *relay != "" {
+		listen, up, _ := strings.Cut(*relay, "=")
+		if err := runRelay(listen, up); err != nil {
+			fmt.Fprintln(os.Stderr, "credflow-bench relay:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "credflow-bench: -bin is required (scripts/bench.sh builds it)")
 		os.Exit(2)
@@ -125,6 +148,9 @@ routes:
 	if *extraEnv != "" {
 		env = append(env, strings.Split(*extraEnv, ",")...)
 	}
+	if *cpuprofile != "" && accounting {
+		env = append(env, "CREDFLOW_CPUPROFILE="+*cpuprofile)
+	}
 	keyCmd := exec.Command(*bin, "keys", "create", "bench")
 	keyCmd.Env = env
 	out, err := keyCmd.Output()
@@ -154,18 +180,112 @@ routes:
 	return nil, nil, fmt.Errorf("credflow serve did not start listening on %s", addr)
 }
 
-// cpuTime reads a process's user+system CPU time from /proc (Linux).
-func cpuTime(pid int) (time.Duration, error) {
+// cpu is a process's CPU time so far.
+type cpu struct{ user, sys time.Duration }
+
+// cpuTime reads a process's user and system CPU time from /proc (Linux).
+func cpuTime(pid int) cpu {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return cpu{}
 	}
 	// Fields after the command name, which is in parentheses.
 	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	const hz = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / hz, nil
+	return cpu{time.Duration(ut) * time.Second / hz, time.Duration(st) * time.Second / hz}
+}
+
+// measure runs fn and returns the CPU the process pid used meanwhile.
+func measure(pid int, fn func()) cpu {
+	a := cpuTime(pid)
+	fn()
+	b := cpuTime(pid)
+	return cpu{b.user - a.user, b.sys - a.sys}
+}
+
+func (c cpu) perReq(n int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	return (c.user + c.sys) / time.Duration(n)
+}
+
+// split formats CPU per request with its user/system parts.
+func (c cpu) split(n int) string {
+	if n == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%s (user %s, sys %s)", round(c.perReq(n)), round(c.user/time.Duration(n)), round(c.sys/time.Duration(n)))
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d > time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	case d > 10*time.Microsecond:
+		return d.Round(100 * time.Nanosecond)
+	}
+	return d.Round(10 * time.Nanosecond)
+}
+
+// runRelay copies bytes between each client connection and its own
+// upstream connection, with plain reads and writes: the floor of a proxy.
+func runRelay(listen, up string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	type onlyReader struct{ io.Reader } // no ReadFrom/WriteTo: read and write, as a proxy does
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", up)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go func() {
+				io.CopyBuffer(u, onlyReader{c}, make([]byte, 32<<10))
+				u.(*net.TCPConn).CloseWrite()
+			}()
+			io.CopyBuffer(c, onlyReader{u}, make([]byte, 32<<10))
+		}()
+	}
+}
+
+// startRelay starts this program as a byte relay in front of up.
+func startRelay(up string) (*exec.Cmd, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(self, "-relay", addr+"="+strings.TrimPrefix(up, "http://"))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return cmd, "http://" + addr, nil
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return nil, "", fmt.Errorf("the relay did not start on %s", addr)
 }
 
 func peakRSS(pid int) string {
@@ -200,7 +320,10 @@ func client() *http.Client {
 	return &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024, IdleConnTimeout: time.Minute}}
 }
 
-func do(c *http.Client, url, key, body string) (time.Duration, time.Duration, error) {
+// do sends one request and reads the whole answer. It returns the
+// latency, the time to the first body byte, and the times at which each
+// read returned data (for a stream, one read per flushed event).
+func do(c *http.Client, url, key, body string, reads *[]time.Duration) (time.Duration, time.Duration, error) {
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if key != "" {
@@ -212,12 +335,18 @@ func do(c *http.Client, url, key, body string) (time.Duration, time.Duration, er
 		return 0, 0, err
 	}
 	defer resp.Body.Close()
-	buf := make([]byte, 512)
+	buf := make([]byte, 4096)
 	var ttfb time.Duration
 	for {
 		n, err := resp.Body.Read(buf)
-		if n > 0 && ttfb == 0 {
-			ttfb = time.Since(start)
+		if n > 0 {
+			at := time.Since(start)
+			if ttfb == 0 {
+				ttfb = at
+			}
+			if reads != nil {
+				*reads = append(*reads, at)
+			}
 		}
 		if err == io.EOF {
 			break
@@ -246,7 +375,7 @@ func closedLoop(url, key string) *result {
 			var local []time.Duration
 			errs := 0
 			for time.Now().Before(deadline) {
-				d, _, err := do(c, url, key, request)
+				d, _, err := do(c, url, key, request, nil)
 				if err != nil {
 					errs++
 					continue
@@ -283,7 +412,7 @@ func openLoop(url, key string) *result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, _, err := do(c, url, key, request)
+			d, _, err := do(c, url, key, request, nil)
 			if err != nil {
 				errs.Add(1)
 				return
@@ -300,18 +429,26 @@ func openLoop(url, key string) *result {
 	return r
 }
 
-func streamTTFB(url, key string) (*result, error) {
+// stream reads streamed replies one after another: time to first byte,
+// time to the last byte, and the gaps between the reads that returned data.
+type streamResult struct{ ttfb, total, gaps result }
+
+func streams(url, key string) (*streamResult, error) {
 	c := client()
-	r := &result{}
+	r := &streamResult{}
 	body := strings.Replace(request, `"temperature":0.2`, `"temperature":0.2,"stream":true`, 1)
 	for i := 0; i < 50; i++ {
-		_, ttfb, err := do(c, url, key, body)
+		var reads []time.Duration
+		total, ttfb, err := do(c, url, key, body, &reads)
 		if err != nil {
 			return nil, err
 		}
-		r.lat = append(r.lat, ttfb)
+		r.ttfb.lat = append(r.ttfb.lat, ttfb)
+		r.total.lat = append(r.total.lat, total)
+		for j := 1; j < len(reads); j++ {
+			r.gaps.lat = append(r.gaps.lat, reads[j]-reads[j-1])
+		}
 	}
-	r.n = len(r.lat)
 	return r, nil
 }
 
@@ -326,64 +463,118 @@ func run() error {
 		return err
 	}
 	defer stop()
-	off, stopOff, err := startCredflow(up, false)
-	if err != nil {
-		return err
-	}
-	defer stopOff()
-	throughOff := "http://" + off.addr + "/v1/chat/completions"
 	direct := up + "/v1/chat/completions"
 	through := "http://" + d.addr + "/v1/chat/completions"
 	pid := d.cmd.Process.Pid
+	warm := []struct{ url, key string }{{direct, ""}, {through, d.key}}
+	var throughOff, offKey string
+	if want("accounting") {
+		off, stopOff, err := startCredflow(up, false)
+		if err != nil {
+			return err
+		}
+		defer stopOff()
+		throughOff, offKey = "http://"+off.addr+"/v1/chat/completions", off.key
+		warm = append(warm, struct{ url, key string }{throughOff, offKey})
+	}
+	var relayCmd *exec.Cmd
+	var viaRelay string
+	if want("floor") {
+		var base string
+		relayCmd, base, err = startRelay(up)
+		if err != nil {
+			return err
+		}
+		defer func() { relayCmd.Process.Kill(); relayCmd.Wait() }()
+		viaRelay = base + "/v1/chat/completions"
+		warm = append(warm, struct{ url, key string }{viaRelay, ""})
+	}
 
-	// Warm both paths (connection pools, first-request costs).
-	for _, u := range []struct{ url, key string }{{direct, ""}, {through, d.key}, {throughOff, off.key}} {
+	// Warm every path (connection pools, first-request costs).
+	for _, u := range warm {
 		for i := 0; i < 200; i++ {
-			if _, _, err := do(client(), u.url, u.key, request); err != nil {
+			if _, _, err := do(client(), u.url, u.key, request, nil); err != nil {
 				return fmt.Errorf("warm-up %s: %w", u.url, err)
 			}
 		}
 	}
 	fmt.Printf("credflow-bench: %d-core machine, phases of %s, upstream replies in-process\n\n", runtimeCPUs(), *duration)
 
-	cd := closedLoop(direct, "")
-	cpu0, _ := cpuTime(pid)
-	ct := closedLoop(through, d.key)
-	cpu1, _ := cpuTime(pid)
-	fmt.Printf("closed loop, concurrency %d        direct        through credflow   ratio\n", *concurrency)
-	fmt.Printf("  throughput (req/s)          %10.0f    %14.0f     %.2f\n", rps(cd), rps(ct), rps(ct)/rps(cd))
-	fmt.Printf("  p50 latency                 %10s    %14s     %.2f\n", cd.pct(.5), ct.pct(.5), ratio(ct.pct(.5), cd.pct(.5)))
-	fmt.Printf("  p99 latency                 %10s    %14s     %.2f\n", cd.pct(.99), ct.pct(.99), ratio(ct.pct(.99), cd.pct(.99)))
-	fmt.Printf("  errors                      %10d    %14d\n", cd.errs, ct.errs)
-	fmt.Printf("  credflow CPU per request    %28s\n\n", perReq(cpu1-cpu0, ct.n))
-
-	od := openLoop(direct, "")
-	cpu2, _ := cpuTime(pid)
-	ot := openLoop(through, d.key)
-	cpu3, _ := cpuTime(pid)
-	fmt.Printf("open loop, %d req/s                direct        through credflow   added\n", *rate)
-	fmt.Printf("  achieved (req/s)            %10.0f    %14.0f\n", rps(od), rps(ot))
-	fmt.Printf("  p50 latency                 %10s    %14s     %s\n", od.pct(.5), ot.pct(.5), ot.pct(.5)-od.pct(.5))
-	fmt.Printf("  p99 latency                 %10s    %14s     %s\n", od.pct(.99), ot.pct(.99), ot.pct(.99)-od.pct(.99))
-	fmt.Printf("  errors                      %10d    %14d\n", od.errs, ot.errs)
-	fmt.Printf("  credflow CPU per request    %28s\n\n", perReq(cpu3-cpu2, ot.n))
-
-	sd, err := streamTTFB(direct, "")
-	if err != nil {
-		return err
+	var ct, ot *result
+	var ctCPU, otCPU cpu
+	var od *result
+	if want("closed") {
+		cd := closedLoop(direct, "")
+		ctCPU = measure(pid, func() { ct = closedLoop(through, d.key) })
+		fmt.Printf("closed loop, concurrency %d        direct        through credflow   ratio\n", *concurrency)
+		fmt.Printf("  throughput (req/s)          %10.0f    %14.0f     %.2f\n", rps(cd), rps(ct), rps(ct)/rps(cd))
+		fmt.Printf("  p50 latency                 %10s    %14s     %.2f\n", round(cd.pct(.5)), round(ct.pct(.5)), ratio(ct.pct(.5), cd.pct(.5)))
+		fmt.Printf("  p99 latency                 %10s    %14s     %.2f\n", round(cd.pct(.99)), round(ct.pct(.99)), ratio(ct.pct(.99), cd.pct(.99)))
+		fmt.Printf("  errors                      %10d    %14d\n", cd.errs, ct.errs)
+		fmt.Printf("  credflow CPU per request    %s\n\n", ctCPU.split(ct.n))
 	}
-	st, err := streamTTFB(through, d.key)
-	if err != nil {
-		return err
+
+	if want("open") {
+		od = openLoop(direct, "")
+		otCPU = measure(pid, func() { ot = openLoop(through, d.key) })
+		fmt.Printf("open loop, %d req/s                direct        through credflow   added\n", *rate)
+		fmt.Printf("  achieved (req/s)            %10.0f    %14.0f\n", rps(od), rps(ot))
+		fmt.Printf("  p50 latency                 %10s    %14s     %s\n", round(od.pct(.5)), round(ot.pct(.5)), round(ot.pct(.5)-od.pct(.5)))
+		fmt.Printf("  p99 latency                 %10s    %14s     %s\n", round(od.pct(.99)), round(ot.pct(.99)), round(ot.pct(.99)-od.pct(.99)))
+		fmt.Printf("  errors                      %10d    %14d\n", od.errs, ot.errs)
+		fmt.Printf("  credflow CPU per request    %s\n\n", otCPU.split(ot.n))
 	}
-	fmt.Printf("streaming (%d chunks, %s apart)   direct        through credflow   added\n", *chunks, *chunkDelay)
-	fmt.Printf("  time to first byte p50      %10s    %14s     %s\n", sd.pct(.5), st.pct(.5), st.pct(.5)-sd.pct(.5))
-	fmt.Printf("  time to first byte p99      %10s    %14s     %s\n\n", sd.pct(.99), st.pct(.99), st.pct(.99)-sd.pct(.99))
-	ca := closedLoop(throughOff, off.key)
-	cb := closedLoop(through, d.key)
-	fmt.Printf("accounting, closed loop c=%d          off            on             on/off\n", *concurrency)
-	fmt.Printf("  throughput (req/s)          %10.0f    %14.0f     %.2f\n", rps(ca), rps(cb), rps(cb)/rps(ca))
-	fmt.Printf("  p50 latency                 %10s    %14s     %.2f\n\n", ca.pct(.5), cb.pct(.5), ratio(cb.pct(.5), ca.pct(.5)))
+
+	var sd, st *streamResult
+	if want("stream") {
+		if sd, err = streams(direct, ""); err != nil {
+			return err
+		}
+		if st, err = streams(through, d.key); err != nil {
+			return err
+		}
+		fmt.Printf("streaming (%d chunks, %s apart)   direct        through credflow   added\n", *chunks, *chunkDelay)
+		fmt.Printf("  time to first byte p50      %10s    %14s     %s\n", round(sd.ttfb.pct(.5)), round(st.ttfb.pct(.5)), round(st.ttfb.pct(.5)-sd.ttfb.pct(.5)))
+		fmt.Printf("  time to first byte p99      %10s    %14s     %s\n", round(sd.ttfb.pct(.99)), round(st.ttfb.pct(.99)), round(st.ttfb.pct(.99)-sd.ttfb.pct(.99)))
+		fmt.Printf("  time to last byte p50       %10s    %14s     %s\n", round(sd.total.pct(.5)), round(st.total.pct(.5)), round(st.total.pct(.5)-sd.total.pct(.5)))
+		fmt.Printf("  reads with data per stream  %10.1f    %14.1f\n", float64(len(sd.gaps.lat))/50+1, float64(len(st.gaps.lat))/50+1)
+		fmt.Printf("  gap between reads p1/p50    %4s/%-5s    %7s/%-6s\n\n", round(sd.gaps.pct(.01)), round(sd.gaps.pct(.5)), round(st.gaps.pct(.01)), round(st.gaps.pct(.5)))
+	}
+	if want("accounting") {
+		ca := closedLoop(throughOff, offKey)
+		cb := closedLoop(through, d.key)
+		fmt.Printf("accounting, closed loop c=%d          off            on             on/off\n", *concurrency)
+		fmt.Printf("  throughput (req/s)          %10.0f    %14.0f     %.2f\n", rps(ca), rps(cb), rps(cb)/rps(ca))
+		fmt.Printf("  p50 latency                 %10s    %14s     %.2f\n\n", round(ca.pct(.5)), round(cb.pct(.5)), ratio(cb.pct(.5), ca.pct(.5)))
+	}
+	if want("floor") {
+		rpid := relayCmd.Process.Pid
+		fmt.Printf("floor: a TCP relay process that only copies bytes (no HTTP), same loads\n")
+		if ct != nil {
+			var rc *result
+			rcCPU := measure(rpid, func() { rc = closedLoop(viaRelay, "") })
+			fmt.Printf("  closed loop c=%d: relay CPU per request %s; credflow/relay %.2f\n", *concurrency, rcCPU.split(rc.n),
+				ratio(ctCPU.perReq(ct.n), rcCPU.perReq(rc.n)))
+		}
+		if ot != nil {
+			var ro *result
+			roCPU := measure(rpid, func() { ro = openLoop(viaRelay, "") })
+			fmt.Printf("  open loop %d/s: relay CPU per request %s; credflow/relay %.2f\n", *rate, roCPU.split(ro.n),
+				ratio(otCPU.perReq(ot.n), roCPU.perReq(ro.n)))
+			fmt.Printf("  open loop %d/s: latency added by the relay p50 %s, p99 %s (credflow: %s, %s)\n", *rate,
+				round(ro.pct(.5)-od.pct(.5)), round(ro.pct(.99)-od.pct(.99)), round(ot.pct(.5)-od.pct(.5)), round(ot.pct(.99)-od.pct(.99)))
+		}
+		if sd != nil {
+			sr, err := streams(viaRelay, "")
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  streaming: added by the relay: time to first byte p50 %s, to last byte p50 %s (credflow: %s, %s)\n",
+				round(sr.ttfb.pct(.5)-sd.ttfb.pct(.5)), round(sr.total.pct(.5)-sd.total.pct(.5)),
+				round(st.ttfb.pct(.5)-sd.ttfb.pct(.5)), round(st.total.pct(.5)-sd.total.pct(.5)))
+		}
+		fmt.Println()
+	}
 	fmt.Printf("credflow peak RSS (VmHWM): %s\n", peakRSS(pid))
 	return nil
 }
@@ -395,13 +586,6 @@ func ratio(a, b time.Duration) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
-}
-
-func perReq(cpu time.Duration, n int) string {
-	if n == 0 {
-		return "n/a"
-	}
-	return (cpu / time.Duration(n)).String()
 }
 
 func runtimeCPUs() int {
