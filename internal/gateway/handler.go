@@ -91,13 +91,10 @@ func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
 		c.ev.ID = strconv.FormatUint(s.seq.Add(1), 10)
 		c.ev.Endpoint = string(ep)
 		status, err := s.serve(w, r, c)
-		// A response of known length goes out now: the client need not
-		// wait for the accounting. (Streams are flushed event by event.)
-		if w.Header().Get("Content-Length") != "" {
-			if fl, ok := w.(http.Flusher); ok {
-				fl.Flush()
-			}
-		}
+		// Accounting runs before the handler returns, so a response ends
+		// only once its request is settled and published: a sequential
+		// client never finds its previous request still holding a slot
+		// of its key's concurrency limit.
 		s.finish(c, status, err)
 	})
 }

@@ -312,11 +312,20 @@ func startGatewayTB(t testing.TB, tt *testing.T, cfg string, oa, an *httptest.Se
 	return e
 }
 
-// lastEvent waits briefly for the event of the most recent request.
+// lastEvent waits briefly for the event of the most recent request. Events
+// reach the harness through the bus, after the request is counted in the
+// status; a streamed request's event may even come after the client read
+// its last event. So it waits until no request is in flight and every
+// counted request's event has arrived (or 2s, then takes what it has).
 func (e *env) lastEvent() adminapi.Event {
 	e.t.Helper()
+	admin := adminapi.NewClient(e.srv.AdminSocket())
 	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
+	for {
+		caughtUp := false
+		if st, err := admin.Status(context.Background()); err == nil {
+			caughtUp = st.InFlight == 0 && uint64(e.eventCount()) >= st.Requests
+		}
 		e.mu.Lock()
 		n := len(e.events)
 		var ev adminapi.Event
@@ -324,13 +333,14 @@ func (e *env) lastEvent() adminapi.Event {
 			ev = e.events[n-1]
 		}
 		e.mu.Unlock()
-		if n > 0 {
+		if n > 0 && (caughtUp || time.Now().After(deadline)) {
 			return ev
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("no request event published")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	e.t.Fatal("no request event published")
-	return adminapi.Event{}
 }
 
 func (e *env) eventCount() int {
