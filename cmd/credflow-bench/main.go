@@ -221,10 +221,10 @@ func (c cpu) split(n int) string {
 }
 
 func round(d time.Duration) time.Duration {
-	switch {
-	case d > time.Millisecond:
+	switch a := d.Abs(); {
+	case a > time.Millisecond:
 		return d.Round(10 * time.Microsecond)
-	case d > 10*time.Microsecond:
+	case a > 10*time.Microsecond:
 		return d.Round(100 * time.Nanosecond)
 	}
 	return d.Round(10 * time.Nanosecond)

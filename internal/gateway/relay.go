@@ -36,10 +36,15 @@ func levelFor(status int) slog.Level {
 // flush per event while usage is read off them.
 func (s *Server) relay(w http.ResponseWriter, resp *http.Response, up *upstream, c *call) (int, error) {
 	if !up.translated {
+		// Indexed, not Get: both headers' keys are canonical already, and
+		// Get canonicalises its argument on each of these calls.
+		wh := w.Header()
 		for _, h := range passHeaders {
 			// A key with credflow rate limits keeps credflow's headers.
-			if v := resp.Header.Get(h); v != "" && w.Header().Get(h) == "" {
-				w.Header().Set(h, v)
+			if v := resp.Header[h]; len(v) > 0 && v[0] != "" {
+				if cur := wh[h]; len(cur) == 0 || cur[0] == "" {
+					wh[h] = []string{v[0]}
+				}
 			}
 		}
 	}
