@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/anthropics/anthropic-sdk-go"
 	"github.com/credflow/credflow/internal/keys"
 	"github.com/credflow/credflow/internal/store"
 	"github.com/credflow/credflow/pkg/adminapi"
@@ -153,5 +154,33 @@ func TestRateLimitHeadersAnd429(t *testing.T) {
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.Code != "rate_limit_exceeded" || apiErr.Response.Header.Get("Retry-After") == "" {
 		t.Fatalf("3rd request with rpm 2: %v", err)
+	}
+}
+
+// TestSequentialStreamsUnderMaxConcurrentOne: a client that streams one
+// request after another, starting each as soon as it has read the last
+// one's end, is never refused by max_concurrent 1 (the slot is freed
+// before the final event goes out, not when accounting runs after it).
+func TestSequentialStreamsUnderMaxConcurrentOne(t *testing.T) {
+	e := startGateway(t, mockOnly, nil, nil)
+	key := e.keyWith("one-at-a-time", adminapi.Policy{MaxConcurrent: 1})
+	oc := e.openai(key)
+	ac := e.anthropic(key)
+	ctx := context.Background()
+	for i := 0; i < 40; i++ {
+		s := oc.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+			Model: "mock", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+		for s.Next() {
+		}
+		if err := s.Err(); err != nil {
+			t.Fatalf("openai stream %d: %v", i, err)
+		}
+		as := ac.Messages.NewStreaming(ctx, anthropic.MessageNewParams{Model: "mock", MaxTokens: 10,
+			Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))}})
+		for as.Next() {
+		}
+		if err := as.Err(); err != nil {
+			t.Fatalf("anthropic stream %d: %v", i, err)
+		}
 	}
 }

@@ -115,6 +115,11 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		if c.firstAt.IsZero() {
 			c.firstAt = s.opt.Now()
 		}
+		if isLastEvent(c.client, ev) {
+			// A client may start its next request as soon as it reads
+			// this; the key's concurrency slot must be free by then.
+			c.res.Release()
+		}
 		return wr.WriteEvent(ev)
 	}
 	var tr translate.StreamTranslator
@@ -163,6 +168,15 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		}
 	}
 	return http.StatusOK, nil
+}
+
+// isLastEvent spots the event that ends a stream for a client: OpenAI's
+// [DONE], Anthropic's message_stop.
+func isLastEvent(client provider.Format, ev llmapi.Event) bool {
+	if client == provider.FormatAnthropic {
+		return ev.Name == "message_stop"
+	}
+	return len(ev.Data) == 6 && string(ev.Data) == "[DONE]"
 }
 
 // readBody reads a body of at most limit bytes, in one allocation when its

@@ -244,6 +244,8 @@ type Reservation struct {
 	policy  adminapi.Policy
 	est     Cost
 	settled bool
+	// released: the concurrency slot went back early (Release).
+	released bool
 }
 
 // Headers describes the key's rate-limit state for x-ratelimit-* headers.
@@ -318,6 +320,20 @@ func (l *Limiter) budgetDenied(key string, b adminapi.Budget, spent int64, now t
 	return d
 }
 
+// Release gives the request's concurrency slot back ahead of Settle. The
+// gateway calls it just before a stream's last event goes out: a client
+// that reads that event may send its next request before this one is
+// settled, and must not find its own finished request in flight.
+func (r *Reservation) Release() {
+	if r == nil || r.settled || r.released || r.policy.IsZero() {
+		return
+	}
+	r.released = true
+	r.l.mu.Lock()
+	r.l.state(r.key).inflight--
+	r.l.mu.Unlock()
+}
+
 // Settle replaces the reservation with the request's real cost. Call it
 // exactly once per admitted request, also when it failed (with what it
 // used, often nothing). It returns a warning for each soft budget this
@@ -333,7 +349,9 @@ func (r *Reservation) Settle(actual Cost) (warnings []string) {
 	ks := l.state(r.key)
 	ks.reserved.Micros -= r.est.Micros
 	ks.reserved.Tokens -= r.est.Tokens
-	ks.inflight--
+	if !r.released {
+		ks.inflight--
+	}
 	ks.advance(now)
 	ks.toks[now.Unix()%60] += actual.Tokens
 	for _, b := range r.policy.Budgets {

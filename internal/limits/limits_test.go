@@ -171,3 +171,31 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("window did not slide: %v", d)
 	}
 }
+
+// TestReleaseFreesConcurrencyOnce: Release gives the slot back before
+// Settle, and Settle then does not give it back twice.
+func TestReleaseFreesConcurrencyOnce(t *testing.T) {
+	l := New(nil)
+	p := adminapi.Policy{MaxConcurrent: 1}
+	r1, d := l.Reserve("k", p, Cost{})
+	if d != nil {
+		t.Fatal(d.Message)
+	}
+	if _, d := l.Reserve("k", p, Cost{}); d == nil {
+		t.Fatal("a second request was admitted past max_concurrent 1")
+	}
+	r1.Release()
+	r1.Release()
+	r2, d := l.Reserve("k", p, Cost{})
+	if d != nil {
+		t.Fatalf("after Release: %s", d.Message)
+	}
+	r1.Settle(Cost{})
+	if _, d := l.Reserve("k", p, Cost{}); d == nil {
+		t.Fatal("Settle after Release freed the slot a second time: r2 is still in flight")
+	}
+	r2.Settle(Cost{})
+	if _, d := l.Reserve("k", p, Cost{}); d != nil {
+		t.Fatalf("after both settled: %s", d.Message)
+	}
+}
