@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credflow/credflow/internal/yamlx"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -476,26 +477,7 @@ func (c *Config) Line(path ...string) int {
 	if c.root == nil || len(c.root.Content) == 0 {
 		return 1
 	}
-	n := c.root.Content[0]
-	line := n.Line
-	for _, key := range path {
-		if n.Kind != yaml.MappingNode {
-			break
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				line = n.Content[i].Line
-				n = n.Content[i+1]
-				found = true
-				break
-			}
-		}
-		if !found {
-			break
-		}
-	}
-	return line
+	return yamlx.Line(c.root.Content[0], path...)
 }
 
 // UnmarshalYAML accepts "90d", "12h" and friends.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/credflow/credflow/internal/yamlx"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -267,25 +268,10 @@ func withLines(err error, root *yaml.Node, source string) error {
 // line finds the line of a field path in the file, or of the closest
 // parent that exists.
 func line(root *yaml.Node, path ...string) int {
-	n, ln := root, 1
-	for _, p := range path {
-		if n.Kind != yaml.MappingNode {
-			break
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == p {
-				ln = n.Content[i].Line
-				n = n.Content[i+1]
-				found = true
-				break
-			}
-		}
-		if !found {
-			break
-		}
+	if root.Line == 0 {
+		return 1
 	}
-	return ln
+	return yamlx.Line(root, path...)
 }
 
 func kindName(n *yaml.Node) string {
