@@ -39,14 +39,12 @@ func listenAdmin(dataDir string) (net.Listener, error) {
 	return ln, nil
 }
 
-// adminMux builds the admin API. It starts following the day's spend for
-// the status (startDaySpend), so New calls it once, before serving.
+// adminMux builds the admin API.
 func (s *Server) adminMux() http.Handler {
 	mux := http.NewServeMux()
-	today := s.startDaySpend()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st := s.status()
-		day, now := today.snapshot()
+		day, now := s.today.snapshot()
 		st.Today, st.Now = &day, now
 		st.Budgets = s.budgets(now)
 		writeJSON(w, http.StatusOK, st)

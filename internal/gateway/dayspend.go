@@ -14,29 +14,22 @@ import (
 // a status call (credflow top asks every few seconds) reads memory, never
 // the data file. It is seeded once, when the daemon starts, with what the
 // ledger holds for the day (the pattern of budgets, see seedLimits), then
-// adds every request the gateway accounts, from the event bus: the ledger
-// gets the same requests, so the sum equals the ledger's once it has
-// flushed.
-//
-// The bus drops events for a subscriber that falls behind; this one only
-// adds numbers and has a large buffer, so that would take daySpendBuffer
-// requests finishing while it is not scheduled at all.
+// account adds every request as it hands it to the ledger, so the sum
+// equals the ledger's once it has flushed. (Not from the event bus: the bus
+// drops events for a subscriber that falls behind.)
 type daySpend struct {
 	now func() time.Time
 	mu  sync.Mutex
 	cur adminapi.DaySpend
 }
 
-const daySpendBuffer = 4096
-
-// startDaySpend seeds the day's spend and starts following the bus until it
-// closes. It runs in New, before any request is served, after loadKeys
-// flushed the ledger, so the ledger's sum and the events never overlap.
-func (s *Server) startDaySpend() *daySpend {
+// newDaySpend seeds the day's spend from the ledger. It runs in New,
+// before any request is served, after loadKeys flushed the ledger, so the
+// ledger's sum and the requests added later never overlap.
+func (s *Server) newDaySpend() *daySpend {
 	d := &daySpend{now: s.opt.Now}
 	day := dayStart(s.opt.Now())
 	d.cur = adminapi.DaySpend{Day: day, Since: s.started}
-	events, _ := s.bus.Subscribe(daySpendBuffer)
 	if s.ledger != nil {
 		if c, err := s.ledgerDay(day); err != nil {
 			s.log.Warn("could not read today's spend from the usage ledger; the admin status counts it from now on", "err", err)
@@ -46,11 +39,6 @@ func (s *Server) startDaySpend() *daySpend {
 			d.cur.CostMicros, d.cur.CostUnknown = int64(c.Cost), c.CostUnknown
 		}
 	}
-	go func() {
-		for e := range events {
-			d.add(&e)
-		}
-	}()
 	return d
 }
 

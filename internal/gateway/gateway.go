@@ -127,6 +127,8 @@ type Server struct {
 
 	// templates are the current prompt templates, by name (templates.go).
 	templates atomic.Pointer[map[string]*templates.Template]
+	// today is the UTC day's spend for the admin status (dayspend.go).
+	today *daySpend
 
 	requests atomic.Uint64
 	inflight atomic.Int64
@@ -197,6 +199,7 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		return nil, err
 	}
 	s.http = &http.Server{Handler: s.clientMux(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.today = s.newDaySpend()
 	s.admin = &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 30 * time.Second}
 	return s, nil
 }

@@ -162,6 +162,7 @@ func (s *Server) account(c *call) {
 		}
 	}
 	s.metrics.observe(&c.ev)
+	s.today.add(&c.ev)
 	if s.ledger != nil {
 		s.ledger.Add(ledger.FromEvent(c.ev))
 	}
