@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command (README "Quick start"): formatting, vet, a
+# The project's test command (README "Quick start"): formatting, go.mod
+# tidiness, vet, a
 # cross-compile of every release target, and the whole test suite. When a
 # private Secret Service can be started (gnome-keyring, dbus), the keychain
 # backend tests run against it; CREDFLOW_TEST_KEYCHAIN=1 makes its absence
@@ -11,6 +12,12 @@ echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
   echo "gofmt would change: $unformatted" >&2
+  exit 1
+fi
+
+echo "== go mod tidy"
+if ! go mod tidy -diff; then
+  echo "go.mod/go.sum are not tidy: run 'go mod tidy'" >&2
   exit 1
 fi
 
