@@ -137,6 +137,27 @@ func (s *Server) finish(c *call, status int, err error) {
 // account prices the request, settles its limits, and reports it to
 // metrics, the event bus and the log (never bodies or keys).
 func (s *Server) account(c *call) {
+	s.settle(c)
+	s.metrics.observe(&c.ev)
+	s.today.add(&c.ev)
+	if s.ledger != nil {
+		s.ledger.Add(ledger.FromEvent(c.ev))
+	}
+	s.bus.Publish(c.ev)
+	if s.log.Enabled(context.Background(), levelFor(c.ev.Status)) {
+		s.log.Log(context.Background(), levelFor(c.ev.Status), "request",
+			"id", c.ev.ID, "endpoint", c.ev.Endpoint, "key", c.ev.Key, "model", c.ev.Model,
+			"provider", c.ev.Provider, "status", c.ev.Status, "stream", c.ev.Stream,
+			"in", c.ev.InputTokens, "out", c.ev.OutputTokens, "estimated", c.ev.Estimated, "ms", c.ev.LatencyMS, "err", c.ev.Error)
+	}
+}
+
+// settle prices the request from its usage and settles the key's
+// reservation with it. It runs in account, and earlier for a stream whose
+// usage is final when its last event is about to go out, so a client that
+// starts its next request on reading that event finds the budget settled;
+// the reservation settles once, so the second call only re-prices.
+func (s *Server) settle(c *call) {
 	c.ev.InputTokens, c.ev.OutputTokens, c.ev.CachedTokens = c.usage.InputTokens, c.usage.OutputTokens, c.usage.CachedTokens
 	c.ev.CacheWriteTokens, c.ev.ReasoningTokens = c.usage.CacheWriteTokens, c.usage.ReasoningTokens
 	if c.ev.InputTokens == 0 && c.ev.OutputTokens == 0 {
@@ -160,18 +181,6 @@ func (s *Server) account(c *call) {
 			c.ev.Warning = w
 			s.log.Warn("soft budget passed", "key", c.ev.Key, "warning", w)
 		}
-	}
-	s.metrics.observe(&c.ev)
-	s.today.add(&c.ev)
-	if s.ledger != nil {
-		s.ledger.Add(ledger.FromEvent(c.ev))
-	}
-	s.bus.Publish(c.ev)
-	if s.log.Enabled(context.Background(), levelFor(c.ev.Status)) {
-		s.log.Log(context.Background(), levelFor(c.ev.Status), "request",
-			"id", c.ev.ID, "endpoint", c.ev.Endpoint, "key", c.ev.Key, "model", c.ev.Model,
-			"provider", c.ev.Provider, "status", c.ev.Status, "stream", c.ev.Stream,
-			"in", c.ev.InputTokens, "out", c.ev.OutputTokens, "estimated", c.ev.Estimated, "ms", c.ev.LatencyMS, "err", c.ev.Error)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"fmt"
@@ -181,6 +182,57 @@ func TestSequentialStreamsUnderMaxConcurrentOne(t *testing.T) {
 		}
 		if err := as.Err(); err != nil {
 			t.Fatalf("anthropic stream %d: %v", i, err)
+		}
+	}
+}
+
+// TestSequentialStreamsAtBudgetEdge: a stream's usage is settled before its
+// last event goes out, so a client that streams one request after another
+// is refused only when the budget itself is spent, never because the
+// previous request's reservation is still held. The budget leaves room for
+// exactly n requests when each is settled in time, and half a reservation
+// less than two requests' reservations at the end.
+func TestSequentialStreamsAtBudgetEdge(t *testing.T) {
+	e := startGateway(t, mockOnly, nil, nil)
+	var bodyLen atomic.Int64
+	measure := option.WithMiddleware(func(r *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		bodyLen.Store(r.ContentLength)
+		return next(r)
+	})
+	params := openai.ChatCompletionNewParams{Model: "mock", MaxTokens: openai.Int(10),
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}}
+	stream := func(c openai.Client) error {
+		s := c.Chat.Completions.NewStreaming(context.Background(), params, measure)
+		for s.Next() {
+		}
+		return s.Err()
+	}
+	// What one request really uses, measured with an unlimited key.
+	if err := stream(e.openai(e.key)); err != nil {
+		t.Fatal(err)
+	}
+	ev := e.lastEvent()
+	used := ev.InputTokens + ev.OutputTokens
+	est := bodyLen.Load() + 10 // the limiter's estimate: body bytes + max_tokens
+	if used == 0 || est <= 10 || est/2 <= used {
+		t.Fatalf("used %d, estimate %d: the test needs a request that uses less than half its estimate", used, est)
+	}
+	const n = 20
+	budget := (n-1)*used + est + est/2
+	key := e.keyWith("edge", adminapi.Policy{Budgets: []adminapi.Budget{{Unit: adminapi.UnitTokens, Period: adminapi.PeriodDay, Limit: budget}}})
+	c := e.openai(key)
+	// Admitted exactly while the settled spend plus one estimate fits.
+	want := int64(0)
+	for want*used+est <= budget {
+		want++
+	}
+	for i := int64(0); i <= want; i++ {
+		err := stream(c)
+		if i < want && err != nil {
+			t.Fatalf("request %d refused with %d of %d tokens settled (the previous stream's reservation still held?): %v", i+1, i*used, budget, err)
+		}
+		if i == want && err == nil {
+			t.Errorf("request %d admitted with %d of %d tokens used and an estimate of %d", i+1, i*used, budget, est)
 		}
 	}
 }

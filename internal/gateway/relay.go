@@ -117,8 +117,13 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		}
 		if isLastEvent(c.client, ev) {
 			// A client may start its next request as soon as it reads
-			// this; the key's concurrency slot must be free by then.
-			c.res.Release()
+			// this: the key's concurrency slot must be free by then, and
+			// its budget settled when the usage is known.
+			if c.usage.final {
+				s.settle(c)
+			} else {
+				c.res.Release()
+			}
 		}
 		return wr.WriteEvent(ev)
 	}
