@@ -75,14 +75,7 @@ func (d *daySpend) add(e *adminapi.Event) {
 	if day.After(d.cur.Day) {
 		d.cur = newDay(d.cur, day)
 	}
-	d.cur.Requests++
-	d.cur.InputTokens += e.InputTokens
-	d.cur.OutputTokens += e.OutputTokens
-	if e.CostKnown {
-		d.cur.CostMicros += e.CostMicros
-	} else {
-		d.cur.CostUnknown++
-	}
+	d.cur.Add(e)
 }
 
 // newDay starts counting day. The daemon ran through its start, so

@@ -81,6 +81,8 @@ type call struct {
 	res *limits.Reservation
 	// body is the client's request, kept for a token estimate.
 	body []byte
+	// settled: the cost is in ev and the reservation settled (settle).
+	settled bool
 }
 
 func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
@@ -156,8 +158,12 @@ func (s *Server) account(c *call) {
 // reservation with it. It runs in account, and earlier for a stream whose
 // usage is final when its last event is about to go out, so a client that
 // starts its next request on reading that event finds the budget settled;
-// the reservation settles once, so the second call only re-prices.
+// the second call does nothing.
 func (s *Server) settle(c *call) {
+	if c.settled {
+		return
+	}
+	c.settled = true
 	c.ev.InputTokens, c.ev.OutputTokens, c.ev.CachedTokens = c.usage.InputTokens, c.usage.OutputTokens, c.usage.CachedTokens
 	c.ev.CacheWriteTokens, c.ev.ReasoningTokens = c.usage.CacheWriteTokens, c.usage.ReasoningTokens
 	if c.ev.InputTokens == 0 && c.ev.OutputTokens == 0 {

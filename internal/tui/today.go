@@ -46,14 +46,7 @@ func (t *todaySpend) add(e *adminapi.Event) {
 		t.day = adminapi.DaySpend{Day: day, Since: day}
 		t.extra = adminapi.DaySpend{}
 	}
-	t.extra.Requests++
-	t.extra.InputTokens += e.InputTokens
-	t.extra.OutputTokens += e.OutputTokens
-	if e.CostKnown {
-		t.extra.CostMicros += e.CostMicros
-	} else {
-		t.extra.CostUnknown++
-	}
+	t.extra.Add(e)
 }
 
 // total returns the day's spend as of now: zero once now is in a later

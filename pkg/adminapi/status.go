@@ -49,6 +49,18 @@ type DaySpend struct {
 	CostUnknown int64 `json:"cost_unknown_requests"`
 }
 
+// Add counts one finished request into the sums.
+func (d *DaySpend) Add(e *Event) {
+	d.Requests++
+	d.InputTokens += e.InputTokens
+	d.OutputTokens += e.OutputTokens
+	if e.CostKnown {
+		d.CostMicros += e.CostMicros
+	} else {
+		d.CostUnknown++
+	}
+}
+
 // KeyBudgets are one virtual key's budgets and where they stand.
 type KeyBudgets struct {
 	Key     string         `json:"key"`
