@@ -653,3 +653,37 @@ func TestSpendLabels(t *testing.T) {
 	waitFor(t, tm, "spent $0.05754+?")
 	finish(t, tm)
 }
+
+// TestFeedScrolls: with more requests than rows, moving the selection
+// down scrolls the feed to older requests and keeps the selection on
+// screen.
+func TestFeedScrolls(t *testing.T) {
+	var evs []adminapi.Event
+	for i := 0; i < 60; i++ {
+		evs = append(evs, adminapi.Event{Time: t0.Add(time.Duration(i) * 500 * time.Millisecond), Key: fmt.Sprintf("key%02d", i), Model: "m", Status: 200, LatencyMS: 5})
+	}
+	feed := newFakeFeed(evs...)
+	tm := start(t, feed, 100, 20)
+	feed.waitSub(t)
+	waitFor(t, tm, "60 reqs")
+	press(tm, "4")
+	waitFor(t, tm, "key59")
+	for i := 0; i < 55; i++ {
+		press(tm, "j")
+	}
+	waitFor(t, tm, "key04")
+	m := finish(t, tm)
+	view := m.View()
+	if strings.Contains(view, "key59") {
+		t.Errorf("after scrolling down 55 rows the newest request is still on screen:\n%s", view)
+	}
+	sel := ""
+	for _, l := range strings.Split(view, "\n") {
+		if strings.Contains(l, "›") {
+			sel = l
+		}
+	}
+	if !strings.Contains(sel, "key04") {
+		t.Errorf("selected row %q; want key04 (55 below the newest):\n%s", sel, view)
+	}
+}
