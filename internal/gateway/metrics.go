@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/credflow/credflow/internal/limits"
 	"github.com/credflow/credflow/pkg/adminapi"
@@ -21,6 +22,59 @@ type metrics struct {
 	unpriced *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	ttfb     *prometheus.HistogramVec
+
+	// series caches each key/model/provider's handles: a Vec lookup
+	// hashes and validates every label on every call.
+	mu     sync.RWMutex
+	series map[seriesKey]*series
+}
+
+type seriesKey struct{ key, model, provider string }
+
+// series holds one key/model/provider's metrics, each made on first use
+// so /metrics lists only series that happened.
+type series struct {
+	ok                                func() prometheus.Counter // requests with status 200
+	input, output, cached, cacheWrite func() prometheus.Counter
+	cost, unpriced                    func() prometheus.Counter
+	latency, ttfb                     func() prometheus.Observer
+}
+
+func (m *metrics) lookup(k, mo, p string) *series {
+	sk := seriesKey{k, mo, p}
+	m.mu.RLock()
+	s := m.series[sk]
+	m.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	counter := func(v *prometheus.CounterVec, extra ...string) func() prometheus.Counter {
+		return sync.OnceValue(func() prometheus.Counter { return v.WithLabelValues(append([]string{k, mo, p}, extra...)...) })
+	}
+	observer := func(v *prometheus.HistogramVec) func() prometheus.Observer {
+		return sync.OnceValue(func() prometheus.Observer { return v.WithLabelValues(k, mo, p) })
+	}
+	s = &series{
+		ok:         counter(m.requests, "200"),
+		input:      counter(m.tokens, "input"),
+		output:     counter(m.tokens, "output"),
+		cached:     counter(m.tokens, "cached"),
+		cacheWrite: counter(m.tokens, "cache_write"),
+		cost:       counter(m.cost),
+		unpriced:   counter(m.unpriced),
+		latency:    observer(m.latency),
+		ttfb:       observer(m.ttfb),
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old := m.series[sk]; old != nil {
+		return old
+	}
+	if m.series == nil {
+		m.series = map[seriesKey]*series{}
+	}
+	m.series[sk] = s
+	return s
 }
 
 func newMetrics(s *Server) *metrics {
@@ -48,29 +102,34 @@ func newMetrics(s *Server) *metrics {
 
 func (m *metrics) observe(ev *adminapi.Event) {
 	k, mo, p := ev.Key, ev.Model, ev.Provider
-	m.requests.WithLabelValues(k, mo, p, strconv.Itoa(ev.Status)).Inc()
+	s := m.lookup(k, mo, p)
+	if ev.Status == http.StatusOK {
+		s.ok().Inc()
+	} else {
+		m.requests.WithLabelValues(k, mo, p, strconv.Itoa(ev.Status)).Inc()
+	}
 	if ev.InputTokens == 0 && ev.OutputTokens == 0 {
 		if ev.LatencyMS > 0 && p != "" {
-			m.latency.WithLabelValues(k, mo, p).Observe(ev.LatencyMS / 1000)
+			s.latency().Observe(ev.LatencyMS / 1000)
 		}
 		return
 	}
-	m.tokens.WithLabelValues(k, mo, p, "input").Add(float64(ev.InputTokens))
-	m.tokens.WithLabelValues(k, mo, p, "output").Add(float64(ev.OutputTokens))
+	s.input().Add(float64(ev.InputTokens))
+	s.output().Add(float64(ev.OutputTokens))
 	if ev.CachedTokens > 0 {
-		m.tokens.WithLabelValues(k, mo, p, "cached").Add(float64(ev.CachedTokens))
+		s.cached().Add(float64(ev.CachedTokens))
 	}
 	if ev.CacheWriteTokens > 0 {
-		m.tokens.WithLabelValues(k, mo, p, "cache_write").Add(float64(ev.CacheWriteTokens))
+		s.cacheWrite().Add(float64(ev.CacheWriteTokens))
 	}
 	if ev.CostKnown {
-		m.cost.WithLabelValues(k, mo, p).Add(float64(ev.CostMicros) / 1e6)
+		s.cost().Add(float64(ev.CostMicros) / 1e6)
 	} else {
-		m.unpriced.WithLabelValues(k, mo, p).Inc()
+		s.unpriced().Inc()
 	}
-	m.latency.WithLabelValues(k, mo, p).Observe(ev.LatencyMS / 1000)
+	s.latency().Observe(ev.LatencyMS / 1000)
 	if ev.TTFBMS > 0 {
-		m.ttfb.WithLabelValues(k, mo, p).Observe(ev.TTFBMS / 1000)
+		s.ttfb().Observe(ev.TTFBMS / 1000)
 	}
 }
 

@@ -106,13 +106,15 @@ func parseRollupKey(k []byte) (start time.Time, dim byte, name []byte, ok bool) 
 
 // comboName encodes key, provider and model for the c dimension.
 func comboName(key, provider, model string) string {
-	b := make([]byte, 0, len(key)+len(provider)+len(model)+2)
+	return string(appendCombo(make([]byte, 0, len(key)+len(provider)+len(model)+2), key, provider, model))
+}
+
+func appendCombo(b []byte, key, provider, model string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(key)))
 	b = append(b, key...)
 	b = binary.AppendUvarint(b, uint64(len(provider)))
 	b = append(b, provider...)
-	b = append(b, model...)
-	return string(b)
+	return append(b, model...)
 }
 
 func parseCombo(b []byte) (key, provider, model string, ok bool) {
@@ -137,23 +139,33 @@ func parseCombo(b []byte) (key, provider, model string, ok bool) {
 // deltas are counters keyed by rollup key, for one granularity.
 type deltas map[string]*Counters
 
-func (d deltas) add(g granularity, r *Record) {
+// add counts r under each of its rollup keys. The keys are built in buf
+// (returned for reuse): a map lookup with string(buf) does not allocate,
+// so a flush allocates once per distinct key, not per record.
+func (d deltas) add(g granularity, r *Record, buf []byte) []byte {
 	start := g.start(r.Time)
-	for _, e := range [...]struct {
-		dim  byte
-		name string
-	}{
-		{dimTotal, ""}, {dimKey, r.Key}, {dimModel, r.Model}, {dimProvider, r.Provider},
-		{dimCombo, comboName(r.Key, r.Provider, r.Model)},
-	} {
-		k := string(rollupKey(start, e.dim, e.name))
-		c := d[k]
+	for dim := range 5 {
+		buf = binary.BigEndian.AppendUint64(buf[:0], uint64(start.Unix()))
+		switch dim {
+		case 0:
+			buf = append(buf, dimTotal)
+		case 1:
+			buf = append(append(buf, dimKey), r.Key...)
+		case 2:
+			buf = append(append(buf, dimModel), r.Model...)
+		case 3:
+			buf = append(append(buf, dimProvider), r.Provider...)
+		case 4:
+			buf = appendCombo(append(buf, dimCombo), r.Key, r.Provider, r.Model)
+		}
+		c := d[string(buf)]
 		if c == nil {
 			c = new(Counters)
-			d[k] = c
+			d[string(buf)] = c
 		}
 		c.AddRecord(r)
 	}
+	return buf
 }
 
 // apply adds d to the rollups in b.
@@ -180,16 +192,21 @@ func writeRecords(tx *bolt.Tx, recs []Record) error {
 		return errNoBuckets
 	}
 	ub.FillPercent = 0.9 // keys arrive nearly in order
+	// Keys and values are carved out of one growing arena: bbolt needs
+	// them unchanged until the transaction ends, and appending never
+	// changes bytes already handed out (a grown arena is a new array).
+	arena := make([]byte, 0, 320*len(recs))
 	for i := range recs {
 		seq, err := ub.NextSequence()
 		if err != nil {
 			return err
 		}
-		data, err := json.Marshal(&recs[i])
-		if err != nil {
-			return err
-		}
-		if err := ub.Put(recordKey(recs[i].Time, seq), data); err != nil {
+		at := len(arena)
+		arena = binary.BigEndian.AppendUint64(arena, nanos(recs[i].Time))
+		arena = binary.BigEndian.AppendUint64(arena, seq)
+		arena = recs[i].appendJSON(arena)
+		k, v := arena[at:at+16:at+16], arena[at+16:len(arena):len(arena)]
+		if err := ub.Put(k, v); err != nil {
 			return err
 		}
 	}
@@ -199,8 +216,9 @@ func writeRecords(tx *bolt.Tx, recs []Record) error {
 			return errNoBuckets
 		}
 		d := deltas{}
+		var buf []byte
 		for i := range recs {
-			d.add(g, &recs[i])
+			buf = d.add(g, &recs[i], buf)
 		}
 		if err := d.apply(b); err != nil {
 			return err
@@ -295,6 +313,7 @@ func expected(tx *bolt.Tx, from [len(granularities)]time.Time) ([len(granulariti
 		}
 	}
 	c := ub.Cursor()
+	var buf []byte
 	k, v := c.First()
 	if !earliest.IsZero() {
 		k, v = c.Seek(recordKey(earliest, 0))
@@ -309,7 +328,7 @@ func expected(tx *bolt.Tx, from [len(granularities)]time.Time) ([len(granulariti
 		}
 		for i, g := range granularities {
 			if !r.Time.Before(from[i]) {
-				exp[i].add(g, &r)
+				buf = exp[i].add(g, &r, buf)
 			}
 		}
 	}
