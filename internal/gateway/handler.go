@@ -323,11 +323,11 @@ func readRequestBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte,
 // object). model is set when the error is about "stream".
 func requestFields(body []byte) (model string, stream bool, aerr *apiError) {
 	var rawModel, rawStream []byte
-	err := jsonx.Fields(body, func(key string, v []byte) bool {
+	err := jsonx.Members(body, func(key, v []byte) bool {
 		switch {
-		case key == "model" && rawModel == nil:
+		case string(key) == "model" && rawModel == nil:
 			rawModel = v
-		case key == "stream" && rawStream == nil:
+		case string(key) == "stream" && rawStream == nil:
 			rawStream = v
 		}
 		return rawModel == nil || rawStream == nil

@@ -213,8 +213,8 @@ func isUsageOnlyChunk(data []byte) bool {
 func applyOpenAI(raw []byte, ev *eventUsage) {
 	ev.final = true
 	ev.InputTokens, ev.OutputTokens, ev.CachedTokens, ev.ReasoningTokens = 0, 0, 0, 0
-	jsonx.Fields(raw, func(key string, v []byte) bool {
-		switch key {
+	jsonx.Members(raw, func(key, v []byte) bool {
+		switch string(key) {
 		case "prompt_tokens":
 			ev.InputTokens = parseCount(v)
 		case "completion_tokens":
@@ -260,9 +260,9 @@ func applyAnthropic(raw []byte, ev *eventUsage) {
 	var vals [4]int64
 	var present [4]bool
 	bad := false
-	err := jsonx.Fields(raw, func(key string, v []byte) bool {
+	err := jsonx.Members(raw, func(key, v []byte) bool {
 		i := -1
-		switch key {
+		switch string(key) {
 		case "input_tokens":
 			i = in
 		case "output_tokens":

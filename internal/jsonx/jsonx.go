@@ -36,6 +36,13 @@ func Fields(body []byte, fn func(key string, raw []byte) bool) error {
 	return err
 }
 
+// Members is Fields with the key as bytes (valid only during the call):
+// for hot paths, where a string per key would be an allocation.
+func Members(body []byte, fn func(key, raw []byte) bool) error {
+	_, err := scan(body, func(key []byte, s span) bool { return fn(key, body[s.valStart:s.valEnd]) })
+	return err
+}
+
 // Get returns the raw value of a top-level key.
 func Get(body []byte, key string) (raw []byte, ok bool, err error) {
 	_, err = scan(body, func(k []byte, s span) bool {

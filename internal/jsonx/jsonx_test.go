@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -104,5 +105,22 @@ func BenchmarkGetModel(b *testing.B) {
 	for b.Loop() {
 		GetString(body, "model")
 		GetBool(body, "stream")
+	}
+}
+
+func TestMembersMatchesFields(t *testing.T) {
+	body := []byte(`{"model":"gpt-4o","stream":true,"a\"b":[1,{"x":2}],"usage":{"prompt_tokens":3}}`)
+	var viaFields, viaMembers []string
+	if err := Fields(body, func(k string, v []byte) bool { viaFields = append(viaFields, k+"="+string(v)); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if err := Members(body, func(k, v []byte) bool { viaMembers = append(viaMembers, string(k)+"="+string(v)); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(viaFields) != 4 || strings.Join(viaFields, "|") != strings.Join(viaMembers, "|") {
+		t.Fatalf("Fields %q, Members %q", viaFields, viaMembers)
+	}
+	if err := Members([]byte(`[1]`), func(k, v []byte) bool { return true }); err == nil {
+		t.Fatal("Members accepted a non-object")
 	}
 }
