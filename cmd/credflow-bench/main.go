@@ -4,9 +4,10 @@
 // direct vs through credflow: closed-loop throughput and latency, added
 // latency under a fixed open-loop rate, credflow's CPU time per request
 // (from its own rusage), streaming time to first byte and chunk pacing,
-// and peak RSS. For scale it also measures, under the same loads, a TCP
-// relay process that only copies bytes (no HTTP at all): what any proxy
-// process costs on this machine before doing anything.
+// and peak RSS. It compares, under the same loads, credflow with its lean
+// HTTP/1.1 server and with net/http's (server.http_server). For scale it
+// also measures a TCP relay process that only copies bytes (no HTTP at
+// all): what any proxy process costs on this machine before doing anything.
 //
 // Run it through scripts/bench.sh.
 package main
@@ -38,7 +39,7 @@ var (
 	chunks      = flag.Int("chunks", 20, "chunks per streamed reply")
 	chunkDelay  = flag.Duration("chunk-delay", 5*time.Millisecond, "pause between upstream stream chunks")
 	extraEnv    = flag.String("credflow-env", "", "extra VAR=VALUE settings for the credflow processes only (e.g. GOGC=200), comma-separated")
-	phases      = flag.String("phases", "closed,open,stream,accounting,floor", "phases to run, comma-separated")
+	phases      = flag.String("phases", "closed,open,stream,accounting,server,floor", "phases to run, comma-separated")
 	relay       = flag.String("relay", "", "internal: run as the byte relay, LISTEN=UPSTREAM")
 	cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the measured (accounting on) credflow process to this file")
 )
@@ -112,7 +113,7 @@ type daemon struct {
 	key  string
 }
 
-func startCredflow(up string, accounting bool) (*daemon, func(), error) {
+func startCredflow(up string, accounting bool, httpServer string) (*daemon, func(), error) {
 	dir, err := os.MkdirTemp("", "credflow-bench-")
 	if err != nil {
 		return nil, nil, err
@@ -127,6 +128,7 @@ func startCredflow(up string, accounting bool) (*daemon, func(), error) {
 	cfg := fmt.Sprintf(`server:
   listen: %s
   log_level: warn
+  http_server: %s
 ledger:
   disable: %v
 vault:
@@ -138,7 +140,7 @@ providers:
 routes:
   - model: bench
     targets: [up]
-`, addr, !accounting, up)
+`, addr, httpServer, !accounting, up)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, cleanup, err
@@ -148,7 +150,7 @@ routes:
 	if *extraEnv != "" {
 		env = append(env, strings.Split(*extraEnv, ",")...)
 	}
-	if *cpuprofile != "" && accounting {
+	if *cpuprofile != "" && accounting && httpServer == "lean" {
 		env = append(env, "CREDFLOW_CPUPROFILE="+*cpuprofile)
 	}
 	keyCmd := exec.Command(*bin, "keys", "create", "bench")
@@ -458,7 +460,7 @@ func run() error {
 		return err
 	}
 	defer srv.Close()
-	d, stop, err := startCredflow(up, true)
+	d, stop, err := startCredflow(up, true, "lean")
 	if err != nil {
 		return err
 	}
@@ -469,13 +471,24 @@ func run() error {
 	warm := []struct{ url, key string }{{direct, ""}, {through, d.key}}
 	var throughOff, offKey string
 	if want("accounting") {
-		off, stopOff, err := startCredflow(up, false)
+		off, stopOff, err := startCredflow(up, false, "lean")
 		if err != nil {
 			return err
 		}
 		defer stopOff()
 		throughOff, offKey = "http://"+off.addr+"/v1/chat/completions", off.key
 		warm = append(warm, struct{ url, key string }{throughOff, offKey})
+	}
+	var viaNetHTTP, netHTTPKey string
+	var netHTTPPid int
+	if want("server") {
+		nh, stopNH, err := startCredflow(up, true, "net/http")
+		if err != nil {
+			return err
+		}
+		defer stopNH()
+		viaNetHTTP, netHTTPKey, netHTTPPid = "http://"+nh.addr+"/v1/chat/completions", nh.key, nh.cmd.Process.Pid
+		warm = append(warm, struct{ url, key string }{viaNetHTTP, netHTTPKey})
 	}
 	var relayCmd *exec.Cmd
 	var viaRelay string
@@ -546,6 +559,24 @@ func run() error {
 		fmt.Printf("accounting, closed loop c=%d          off            on             on/off\n", *concurrency)
 		fmt.Printf("  throughput (req/s)          %10.0f    %14.0f     %.2f\n", rps(ca), rps(cb), rps(cb)/rps(ca))
 		fmt.Printf("  p50 latency                 %10s    %14s     %.2f\n\n", round(ca.pct(.5)), round(cb.pct(.5)), ratio(cb.pct(.5), ca.pct(.5)))
+	}
+	if want("server") {
+		fmt.Printf("HTTP server: credflow with server.http_server net/http, same loads\n")
+		if ct != nil {
+			var nc *result
+			ncCPU := measure(netHTTPPid, func() { nc = closedLoop(viaNetHTTP, netHTTPKey) })
+			fmt.Printf("  closed loop c=%d: net/http CPU per request %s, %.0f req/s; lean/net/http CPU %.2f\n", *concurrency,
+				ncCPU.split(nc.n), rps(nc), ratio(ctCPU.perReq(ct.n), ncCPU.perReq(nc.n)))
+		}
+		if ot != nil {
+			var no *result
+			noCPU := measure(netHTTPPid, func() { no = openLoop(viaNetHTTP, netHTTPKey) })
+			fmt.Printf("  open loop %d/s: net/http CPU per request %s; lean/net/http CPU %.2f\n", *rate, noCPU.split(no.n),
+				ratio(otCPU.perReq(ot.n), noCPU.perReq(no.n)))
+			fmt.Printf("  open loop %d/s: latency added with net/http p50 %s, p99 %s (lean: %s, %s)\n", *rate,
+				round(no.pct(.5)-od.pct(.5)), round(no.pct(.99)-od.pct(.99)), round(ot.pct(.5)-od.pct(.5)), round(ot.pct(.99)-od.pct(.99)))
+		}
+		fmt.Println()
 	}
 	if want("floor") {
 		rpid := relayCmd.Process.Pid

@@ -75,6 +75,9 @@ type Server struct {
 	// DefaultMaxTokens is sent to Anthropic when an OpenAI-format client
 	// sets none (Anthropic requires max_tokens).
 	DefaultMaxTokens int `yaml:"default_max_tokens"`
+	// HTTPServer is "lean" (the gateway's own HTTP/1.1 loop for common
+	// requests, net/http for the rest) or "net/http" (net/http for all).
+	HTTPServer string `yaml:"http_server"`
 }
 
 // Ledger configures usage accounting in the data file.
@@ -307,6 +310,9 @@ func (c *Config) applyDefaults() {
 	if sv.DefaultMaxTokens == 0 {
 		sv.DefaultMaxTokens = DefaultMaxTokens
 	}
+	if sv.HTTPServer == "" {
+		sv.HTTPServer = "lean"
+	}
 	for name, p := range c.Providers {
 		if p.MaxTokensField == "" {
 			p.MaxTokensField = "max_completion_tokens"
@@ -373,6 +379,11 @@ func (c *Config) validate() []Problem {
 	}
 	if c.Server.DefaultMaxTokens < 1 {
 		add("must be at least 1", "server", "default_max_tokens")
+	}
+	switch c.Server.HTTPServer {
+	case "lean", "net/http":
+	default:
+		add(fmt.Sprintf("unknown HTTP server %q; use \"lean\" or \"net/http\"", c.Server.HTTPServer), "server", "http_server")
 	}
 	switch c.Vault.Backend {
 	case "keychain", "file":

@@ -27,6 +27,7 @@ import (
 
 	"github.com/credflow/credflow/internal/buildinfo"
 	"github.com/credflow/credflow/internal/config"
+	"github.com/credflow/credflow/internal/h1"
 	"github.com/credflow/credflow/internal/keys"
 	"github.com/credflow/credflow/internal/ledger"
 	"github.com/credflow/credflow/internal/limits"
@@ -139,7 +140,10 @@ type Server struct {
 	ln      net.Listener
 	adminLn net.Listener
 	http    *http.Server
-	admin   *http.Server
+	// front serves the client API: the lean HTTP/1.1 loop in front of
+	// http, or http itself (server.http_server).
+	front frontServer
+	admin *http.Server
 }
 
 // New builds the first state and binds the listeners; Run serves.
@@ -198,10 +202,23 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 		s.ln.Close()
 		return nil, err
 	}
-	s.http = &http.Server{Handler: s.clientMux(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	mux := s.clientMux()
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
+	s.front = s.http
+	if cfg.Server.HTTPServer == "lean" {
+		s.front = &h1.Server{Handler: mux, Fallback: s.http, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
+	}
 	s.today = s.newDaySpend()
 	s.admin = &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 30 * time.Second}
 	return s, nil
+}
+
+// frontServer is what *http.Server and *h1.Server share.
+type frontServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // Addr is the client API's address.
@@ -218,7 +235,7 @@ func (s *Server) Bus() *Bus { return s.bus }
 // closes whatever is left.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() { errc <- s.front.Serve(s.ln) }()
 	go func() { errc <- s.admin.Serve(s.adminLn) }()
 	var err error
 	select {
@@ -236,9 +253,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// event streams would hold Shutdown open, so it is closed outright.
 	s.admin.Close()
 	s.bus.Close()
-	if serr := s.http.Shutdown(sctx); serr != nil {
+	if serr := s.front.Shutdown(sctx); serr != nil {
 		s.log.Warn("drain deadline passed; closing remaining connections", "in_flight", s.inflight.Load())
-		s.http.Close()
+		s.front.Close()
 	}
 	s.pending.Wait()
 	// Everything accounted is written before the process ends.
