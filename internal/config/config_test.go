@@ -193,6 +193,13 @@ func TestValidationProblemLines(t *testing.T) {
 			line: 5, field: "providers.local.max_tokens_field", contains: `"n_predict" is not a field name; use max_tokens or max_completion_tokens`,
 		},
 		{
+			name: "bad http_server",
+			yaml: "server:\n" +
+				"  listen: 127.0.0.1:6767\n" +
+				"  http_server: fasthttp\n",
+			line: 3, field: "server.http_server", contains: `unknown HTTP server "fasthttp"; use "lean" or "net/http"`,
+		},
+		{
 			name: "bad backend",
 			yaml: "# comment\n" +
 				"vault:\n" +
