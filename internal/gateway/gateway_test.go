@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -331,19 +333,41 @@ providers:
 	}
 }
 
+// A client that goes away cancels the upstream call, on both HTTP
+// servers (server.http_server), whether it was waiting for a whole
+// response or reading a stream.
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
+	for _, hs := range []string{"lean", "net/http"} {
+		for _, streamed := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/stream=%v", hs, streamed), func(t *testing.T) {
+				testClientDisconnect(t, hs, streamed)
+			})
+		}
+	}
+}
+
+func testClientDisconnect(t *testing.T, httpServer string, streamed bool) {
 	started := make(chan struct{})
 	cancelled := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(200)
-		w.(http.Flusher).Flush()
+		// net/http notices a client going away only once the body is read.
+		io.ReadAll(r.Body)
+		if streamed {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+		}
 		close(started)
-		<-r.Context().Done()
-		close(cancelled)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(10 * time.Second): // a failing test still ends
+		}
 	}))
 	t.Cleanup(slow.Close)
 	e := startGateway(t, `
+server:
+  http_server: `+httpServer+`
 providers:
   slow:
     type: openai-compatible
@@ -354,8 +378,13 @@ routes:
 `, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	c := e.openai(e.key)
-	stream := c.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{Model: "slow", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}})
-	go func() { stream.Next() }()
+	params := openai.ChatCompletionNewParams{Model: "slow", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}}
+	if streamed {
+		stream := c.Chat.Completions.NewStreaming(ctx, params)
+		go func() { stream.Next() }()
+	} else {
+		go c.Chat.Completions.New(ctx, params, option.WithMaxRetries(0))
+	}
 	select {
 	case <-started:
 	case <-time.After(5 * time.Second):
@@ -370,7 +399,15 @@ routes:
 }
 
 func TestShutdownDrainsStream(t *testing.T) {
+	for _, hs := range []string{"lean", "net/http"} {
+		t.Run(hs, func(t *testing.T) { testShutdownDrainsStream(t, hs) })
+	}
+}
+
+func testShutdownDrainsStream(t *testing.T, httpServer string) {
 	e := startGateway(t, `
+server:
+  http_server: `+httpServer+`
 providers:
   mock:
     type: mock
