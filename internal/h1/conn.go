@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,30 +283,33 @@ func (c *conn) intern(b []byte) string {
 // parse builds the request from a head the lean loop takes; ok is false
 // for anything else (which net/http then serves or refuses itself).
 func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
-	line, rest, _ := bytes.Cut(head, crlf)
+	// One string for the whole head: the target and the header values
+	// are slices of it, and header names too when the client sent them
+	// in canonical form (most do), so a request costs one allocation
+	// here rather than one per header.
+	h := string(head)
+	line, rest, _ := strings.Cut(h, "\r\n")
 	var method string
 	switch {
-	case bytes.HasPrefix(line, []byte("POST ")):
+	case strings.HasPrefix(line, "POST "):
 		method, line = http.MethodPost, line[5:]
-	case bytes.HasPrefix(line, []byte("GET ")):
+	case strings.HasPrefix(line, "GET "):
 		method, line = http.MethodGet, line[4:]
 	default:
 		return nil, false
 	}
-	target, proto, found := bytes.Cut(line, []byte(" "))
-	if !found || string(proto) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
+	uri, proto, found := strings.Cut(line, " ")
+	if !found || proto != "HTTP/1.1" || len(uri) == 0 || uri[0] != '/' {
 		return nil, false
 	}
 	plain := true
-	for _, b := range target {
-		if b <= ' ' || b >= 0x7f {
+	for i := 0; i < len(uri); i++ {
+		if b := uri[i]; b <= ' ' || b >= 0x7f {
 			return nil, false
-		}
-		if b == '%' || b == '?' || b == '#' {
+		} else if b == '%' || b == '?' || b == '#' {
 			plain = false
 		}
 	}
-	uri := c.intern(target)
 	var u *url.URL
 	if plain {
 		u = &url.URL{Path: uri}
@@ -316,7 +320,7 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 		}
 	}
 
-	lines := bytes.Count(rest, crlf) - 1
+	lines := strings.Count(rest, "\r\n") - 1
 	hdr := make(http.Header, lines)
 	vals := make([]string, lines)
 	var (
@@ -327,48 +331,53 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 		canon             [64]byte
 	)
 	for i := 0; ; i++ {
-		line, rest, _ = bytes.Cut(rest, crlf)
+		line, rest, _ = strings.Cut(rest, "\r\n")
 		if len(line) == 0 {
 			break
 		}
-		colon := bytes.IndexByte(line, ':')
+		colon := strings.IndexByte(line, ':')
 		if colon <= 0 || colon > len(canon) {
 			return nil, false
 		}
-		name, value := line[:colon], trimOWS(line[colon+1:])
-		upper := true
-		for j, b := range name {
+		name, val := line[:colon], trimOWS(line[colon+1:])
+		upper, same := true, true
+		for j := 0; j < len(name); j++ {
+			b := name[j]
 			if !isTokenByte(b) {
 				return nil, false
 			}
 			switch {
 			case upper && 'a' <= b && b <= 'z':
 				b -= 'a' - 'A'
+				same = false
 			case !upper && 'A' <= b && b <= 'Z':
 				b += 'a' - 'A'
+				same = false
 			}
 			canon[j] = b
 			upper = b == '-'
 		}
-		for _, b := range value {
-			if b < ' ' && b != '\t' || b == 0x7f {
+		for j := 0; j < len(val); j++ {
+			if b := val[j]; b < ' ' && b != '\t' || b == 0x7f {
 				return nil, false
 			}
 		}
-		key := c.intern(canon[:colon])
-		val := c.intern(value)
+		key := name
+		if !same {
+			key = c.intern(canon[:colon])
+		}
 		switch key {
 		case "Host":
 			hosts++
 			host = val
-			if !validHost(value) {
+			if !validHost(val) {
 				return nil, false
 			}
 		case "Content-Length":
 			if haveLen {
 				return nil, false
 			}
-			n, ok := parseLength(value)
+			n, ok := parseLength(val)
 			if !ok {
 				return nil, false
 			}
@@ -376,11 +385,13 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 		case "Transfer-Encoding", "Expect", "Upgrade":
 			return nil, false
 		case "Connection":
-			for _, tok := range bytes.Split(value, []byte(",")) {
+			for rest := val; rest != ""; {
+				var tok string
+				tok, rest, _ = strings.Cut(rest, ",")
 				tok = trimOWS(tok)
 				switch {
-				case len(tok) == 0, bytes.EqualFold(tok, []byte("keep-alive")):
-				case bytes.EqualFold(tok, []byte("close")):
+				case len(tok) == 0, strings.EqualFold(tok, "keep-alive"):
+				case strings.EqualFold(tok, "close"):
 					closeReq = true
 				default:
 					return nil, false
@@ -436,7 +447,7 @@ func leadingCRLF(b []byte) int {
 	return n
 }
 
-func trimOWS(b []byte) []byte {
+func trimOWS(b string) string {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
 	}
@@ -461,11 +472,12 @@ func isTokenByte(b byte) bool {
 
 // validHost accepts the host[:port] forms clients send; anything unusual
 // goes to net/http, which knows the full grammar.
-func validHost(b []byte) bool {
+func validHost(b string) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		switch {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		case c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_':
@@ -476,12 +488,13 @@ func validHost(b []byte) bool {
 	return true
 }
 
-func parseLength(b []byte) (int64, bool) {
+func parseLength(b string) (int64, bool) {
 	if len(b) == 0 || len(b) > 18 {
 		return 0, false
 	}
 	var n int64
-	for _, c := range b {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if c < '0' || c > '9' {
 			return 0, false
 		}

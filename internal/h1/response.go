@@ -132,7 +132,7 @@ func (r *response) appendHeaders(b []byte, snapshot bool) []byte {
 					continue
 				}
 				if len(vv) > 0 {
-					if n, ok := parseLength([]byte(strings.TrimSpace(vv[0]))); ok {
+					if n, ok := parseLength(strings.TrimSpace(vv[0])); ok {
 						r.cl, r.userLen = n, true
 					} else {
 						r.c.srv.logf("h1: invalid Content-Length %q", vv[0])
