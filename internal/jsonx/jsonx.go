@@ -198,12 +198,21 @@ func skipWS(b []byte, i int) int {
 	return i
 }
 
+// skipString returns the end of the string starting at b[i]. It jumps from
+// quote to quote (IndexByte is vectorised: a long completion text is most of
+// a response) and counts the backslashes before each: an odd run escapes it.
 func skipString(b []byte, i int) (int, error) {
 	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			break
+		}
+		j += k
+		n := 0
+		for m := j - 1; m > i && b[m] == '\\'; m-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1, nil
 		}
 	}

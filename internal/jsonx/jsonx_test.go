@@ -1,6 +1,7 @@
 package jsonx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -78,10 +79,28 @@ func TestFixtures(t *testing.T) {
 func FuzzScan(f *testing.F) {
 	f.Add([]byte(`{"model":"x","a":[1,{"b":"\""}]}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"a":"x\\\\","b":"y\\\"z","c":"\\\\\\\"w"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		err := Fields(b, func(string, []byte) bool { return true })
+		got := map[string][]byte{}
+		err := Fields(b, func(k string, raw []byte) bool {
+			if _, dup := got[k]; !dup {
+				got[k] = raw
+			}
+			return true
+		})
 		var v map[string]json.RawMessage
 		stdErr := json.Unmarshal(b, &v)
+		// Where both accept it, each member's value is the one
+		// encoding/json sees (the first of duplicates for jsonx, the last
+		// for encoding/json: compare only keys seen once).
+		if err == nil && stdErr == nil && v != nil && len(got) == len(v) {
+			for k, raw := range got {
+				want, ok := v[k]
+				if ok && bytes.Count(b, []byte(k)) == 1 && string(compact(t, raw)) != string(compact(t, want)) {
+					t.Fatalf("member %q: jsonx %s, encoding/json %s", k, raw, v[k])
+				}
+			}
+		}
 		// Whatever encoding/json accepts as an object, jsonx must accept.
 		if stdErr == nil && v != nil && err != nil {
 			t.Fatalf("jsonx rejects valid object %q: %v", b, err)
@@ -97,6 +116,14 @@ func FuzzScan(f *testing.F) {
 			}
 		}
 	})
+}
+
+func compact(t *testing.T, b []byte) []byte {
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		t.Fatalf("compact %q: %v", b, err)
+	}
+	return out.Bytes()
 }
 
 func BenchmarkGetModel(b *testing.B) {
