@@ -41,6 +41,7 @@ var (
 	extraEnv    = flag.String("credflow-env", "", "extra VAR=VALUE settings for the credflow processes only (e.g. GOGC=200), comma-separated")
 	phases      = flag.String("phases", "closed,open,stream,accounting,server,floor", "phases to run, comma-separated")
 	relay       = flag.String("relay", "", "internal: run as the byte relay, LISTEN=UPSTREAM")
+	repeat      = flag.Int("repeat", 0, "also run the closed loop through credflow this many more times against the same daemon, printing each CPU per request (to see drift over a daemon's life)")
 	cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the measured (accounting on) credflow process to this file")
 )
 
@@ -527,6 +528,15 @@ func run() error {
 		fmt.Printf("  credflow CPU per request    %s\n\n", ctCPU.split(ct.n))
 	}
 
+	for i := 1; i <= *repeat; i++ {
+		var r *result
+		c := measure(pid, func() { r = closedLoop(through, d.key) })
+		fmt.Printf("closed loop again (%d of %d): %.0f req/s, credflow CPU per request %s\n", i, *repeat, rps(r), c.split(r.n))
+	}
+	if *repeat > 0 {
+		fmt.Println()
+	}
+
 	if want("open") {
 		od = openLoop(direct, "")
 		otCPU = measure(pid, func() { ot = openLoop(through, d.key) })
@@ -561,20 +571,23 @@ func run() error {
 		fmt.Printf("  p50 latency                 %10s    %14s     %.2f\n\n", round(ca.pct(.5)), round(cb.pct(.5)), ratio(cb.pct(.5), ca.pct(.5)))
 	}
 	if want("server") {
-		fmt.Printf("HTTP server: credflow with server.http_server net/http, same loads\n")
-		if ct != nil {
-			var nc *result
-			ncCPU := measure(netHTTPPid, func() { nc = closedLoop(viaNetHTTP, netHTTPKey) })
-			fmt.Printf("  closed loop c=%d: net/http CPU per request %s, %.0f req/s; lean/net/http CPU %.2f\n", *concurrency,
-				ncCPU.split(nc.n), rps(nc), ratio(ctCPU.perReq(ct.n), ncCPU.perReq(nc.n)))
-		}
-		if ot != nil {
-			var no *result
+		// Each server is measured right after the other (net/http first,
+		// then the lean daemon again), so drift in the machine's speed
+		// over the run does not favour either.
+		fmt.Printf("HTTP server: server.http_server lean vs net/http, measured back to back, same loads\n")
+		var nc, lc *result
+		ncCPU := measure(netHTTPPid, func() { nc = closedLoop(viaNetHTTP, netHTTPKey) })
+		lcCPU := measure(pid, func() { lc = closedLoop(through, d.key) })
+		fmt.Printf("  closed loop c=%d: CPU per request lean %s, net/http %s; lean/net/http %.2f; req/s %.0f vs %.0f\n", *concurrency,
+			round(lcCPU.perReq(lc.n)), round(ncCPU.perReq(nc.n)), ratio(lcCPU.perReq(lc.n), ncCPU.perReq(nc.n)), rps(lc), rps(nc))
+		if od != nil {
+			var no, lo *result
 			noCPU := measure(netHTTPPid, func() { no = openLoop(viaNetHTTP, netHTTPKey) })
-			fmt.Printf("  open loop %d/s: net/http CPU per request %s; lean/net/http CPU %.2f\n", *rate, noCPU.split(no.n),
-				ratio(otCPU.perReq(ot.n), noCPU.perReq(no.n)))
-			fmt.Printf("  open loop %d/s: latency added with net/http p50 %s, p99 %s (lean: %s, %s)\n", *rate,
-				round(no.pct(.5)-od.pct(.5)), round(no.pct(.99)-od.pct(.99)), round(ot.pct(.5)-od.pct(.5)), round(ot.pct(.99)-od.pct(.99)))
+			loCPU := measure(pid, func() { lo = openLoop(through, d.key) })
+			fmt.Printf("  open loop %d/s: CPU per request lean %s, net/http %s; lean/net/http %.2f\n", *rate,
+				round(loCPU.perReq(lo.n)), round(noCPU.perReq(no.n)), ratio(loCPU.perReq(lo.n), noCPU.perReq(no.n)))
+			fmt.Printf("  open loop %d/s: latency added p50 lean %s, net/http %s; p99 lean %s, net/http %s\n", *rate,
+				round(lo.pct(.5)-od.pct(.5)), round(no.pct(.5)-od.pct(.5)), round(lo.pct(.99)-od.pct(.99)), round(no.pct(.99)-od.pct(.99)))
 		}
 		fmt.Println()
 	}
