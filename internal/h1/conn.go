@@ -398,6 +398,9 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 				}
 			}
 		}
+		if key == "Host" {
+			continue // net/http's server moves it to Request.Host
+		}
 		if old := hdr[key]; old != nil {
 			hdr[key] = append(old, val)
 		} else {
@@ -408,9 +411,7 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 	if hosts != 1 {
 		return nil, false
 	}
-	// As net/http's server: Host moves to Request.Host, and Pragma:
-	// no-cache implies Cache-Control.
-	delete(hdr, "Host")
+	// As net/http's server: Pragma: no-cache implies Cache-Control.
 	if p := hdr["Pragma"]; len(p) > 0 && p[0] == "no-cache" && hdr["Cache-Control"] == nil {
 		hdr["Cache-Control"] = []string{"no-cache"}
 	}
