@@ -306,8 +306,8 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 	for i := 0; i < len(uri); i++ {
 		if b := uri[i]; b <= ' ' || b >= 0x7f {
 			return nil, false
-		} else if b == '%' || b == '?' || b == '#' {
-			plain = false
+		} else if !pathByte(b) {
+			plain = false // url.ParseRequestURI knows what to keep escaped
 		}
 	}
 	var u *url.URL
@@ -438,6 +438,16 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 		r.Body = c.body
 	}
 	return r.WithContext(ctx), true
+}
+
+// pathByte reports whether b stands for itself in a URL path (net/url
+// would not escape it), so a target made of these is its own URL.Path.
+func pathByte(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	}
+	return strings.IndexByte("-._~/$&+,:;=@", b) >= 0
 }
 
 func leadingCRLF(b []byte) int {
