@@ -69,4 +69,3 @@ func sameHeader(a, b http.Header) bool {
 	}
 	return true
 }
-
