@@ -334,6 +334,8 @@ func diffCases() []diffCase {
 		// itself and here sends a Content-Length. Both frame the same
 		// body correctly.
 		{name: "handler-transfer-encoding-chunked", path: pathLean, anyFraming: true, steps: one(get("/", "X-Set-Header: Transfer-Encoding: chunked"))},
+		{name: "handler-transfer-encoding-identity-large", path: pathLean, anyFraming: true, steps: one(get("/", "X-Set-Header: Transfer-Encoding: identity", "X-Size: 9000", "X-Mode: pieces"))},
+		{name: "handler-transfer-encoding-identity-stream", path: pathLean, anyFraming: true, steps: one(get("/", "X-Set-Header: Transfer-Encoding: identity", "X-Mode: stream"))},
 		{name: "content-length-short-write", path: pathLean, steps: one(get("/", "X-Mode: cl-short"))},
 		{name: "sniff-html", path: pathLean, steps: one(get("/", "X-Mode: html"))},
 		{name: "sniff-html-status", path: pathLean, steps: one(get("/", "X-Mode: html", "X-Status: 418"))},

@@ -310,14 +310,14 @@ func (r *response) Write(p []byte) (int, error) {
 			r.commit(false, p)
 		}
 		r.write(p)
-	case r.chunked:
+	case r.committed && r.chunked:
 		r.writeChunk(p)
+	case r.committed:
+		r.write(p) // Transfer-Encoding: identity, ended by closing
 	default:
 		r.pending = append(r.pending, p...)
 		if len(r.pending) > bufferBeforeChunking {
-			r.commit(false, r.pending)
-			r.writeChunk(r.pending)
-			r.pending = r.pending[:0]
+			r.commitPending(false)
 		}
 	}
 	r.written += int64(len(p))
@@ -375,16 +375,21 @@ func (r *response) FlushError() error {
 		r.WriteHeader(http.StatusOK)
 	}
 	if !r.committed {
-		r.commit(false, r.pending)
-		if r.chunked {
-			r.writeChunk(r.pending)
-		} else {
-			r.write(r.pending)
-		}
-		r.pending = r.pending[:0]
+		r.commitPending(false)
 	}
 	r.flush()
 	return r.err
+}
+
+// commitPending writes the head and the body held so far.
+func (r *response) commitPending(final bool) {
+	r.commit(final, r.pending)
+	if r.chunked {
+		r.writeChunk(r.pending)
+	} else {
+		r.write(r.pending)
+	}
+	r.pending = r.pending[:0]
 }
 
 // finish completes the response after the handler returns.
@@ -394,12 +399,7 @@ func (r *response) finish() {
 	}
 	r.handlerDone = true
 	if !r.committed {
-		r.commit(true, r.pending)
-		if r.chunked {
-			r.writeChunk(r.pending)
-		} else {
-			r.write(r.pending)
-		}
+		r.commitPending(true)
 	}
 	if r.chunked {
 		r.write([]byte("0\r\n"))
