@@ -4,7 +4,7 @@
 #   scripts/bench.sh -duration 10s -rate 2000
 #   scripts/bench.sh -phases closed,open -cpuprofile /tmp/credflow.prof   # then: go tool pprof
 # Go micro-benchmarks of the hot spots:
-#   go test -bench . ./internal/gateway ./internal/provider ./internal/jsonx ./internal/translate ./internal/keys ./pkg/llmapi ./internal/ledger
+#   go test -bench . ./internal/h1 ./internal/gateway ./internal/provider ./internal/jsonx ./internal/translate ./internal/keys ./pkg/llmapi ./internal/ledger
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)

@@ -320,7 +320,7 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 		}
 	}
 
-	lines := strings.Count(rest, "\r\n") - 1
+	lines := strings.Count(rest, "\n") - 1
 	hdr := make(http.Header, lines)
 	vals := make([]string, lines)
 	var (
@@ -331,10 +331,14 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 		canon             [64]byte
 	)
 	for i := 0; ; i++ {
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		if len(line) == 0 {
-			break
+		nl := strings.IndexByte(rest, '\n')
+		if nl < 1 || rest[nl-1] != '\r' {
+			return nil, false // a bare LF: net/http's to judge
 		}
+		if nl == 1 {
+			break // the blank line ending the head
+		}
+		line, rest = rest[:nl-1], rest[nl+1:]
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 || colon > len(canon) {
 			return nil, false
@@ -358,7 +362,7 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 			upper = b == '-'
 		}
 		for j := 0; j < len(val); j++ {
-			if b := val[j]; b < ' ' && b != '\t' || b == 0x7f {
+			if byteClass[val[j]]&classValue == 0 {
 				return nil, false
 			}
 		}
@@ -469,17 +473,26 @@ func trimOWS(b string) string {
 }
 
 // isTokenByte reports whether b may appear in a header name (RFC 9110 tchar).
-func isTokenByte(b byte) bool {
-	switch {
-	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
-		return true
+func isTokenByte(b byte) bool { return byteClass[b]&classToken != 0 }
+
+// Byte classes, looked up once per byte of a request head.
+const (
+	classToken = 1 << iota // tchar
+	classValue             // allowed in a header value (no CTL but HTAB)
+)
+
+var byteClass = func() (t [256]uint8) {
+	for b := 0; b < 256; b++ {
+		c := byte(b)
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			t[b] |= classToken
+		}
+		if c >= ' ' && c != 0x7f || c == '\t' {
+			t[b] |= classValue
+		}
 	}
-	switch b {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
+	return t
+}()
 
 // validHost accepts the host[:port] forms clients send; anything unusual
 // goes to net/http, which knows the full grammar.
