@@ -58,8 +58,8 @@ type conn struct {
 	lean     bool         // counted in leanConns
 	lastPost bool         // the last request was a POST
 
-	// strs interns the strings of request heads: a client sends the same
-	// header names and mostly the same values on every request.
+	// strs interns canonical header names a client sent in another case
+	// (Node sends them lower-case), once per connection.
 	strs map[string]string
 
 	// The request being served. Its body and response are allocated per
@@ -552,19 +552,9 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 	res.finish()
 	res.give(&c.bufs)
 	c.body.closed = true
-	keep = !res.closeAfter && res.err == nil && !c.gone.Load() && !c.srv.closing.Load()
-	if keep && c.body.n > 0 {
-		// Drain what the handler left unread, unless it is too much.
-		if c.body.n > maxDiscard {
-			return false
-		}
-		c.stopWatch()
-		if _, err := c.br.Discard(int(c.body.n)); err != nil {
-			return false
-		}
-		c.body.n = 0
-	}
-	return keep
+	// Body left unread was drained or marked closeAfter when the response
+	// started (settleBody); the last check is only a guard.
+	return !res.closeAfter && res.err == nil && !c.gone.Load() && !c.srv.closing.Load() && c.body.n == 0
 }
 
 func (c *conn) cancelRequest(cause error) {

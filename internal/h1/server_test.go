@@ -140,6 +140,16 @@ func waitFor(d time.Duration, cond func() bool) bool {
 	}
 }
 
+// awaitCancel waits for ctx to end; an error if it has not after 10 s.
+func awaitCancel(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("context not cancelled after 10s")
+	}
+}
+
 func recv[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
 	t.Helper()
 	select {
@@ -195,12 +205,7 @@ func TestHangupCancelsContext(t *testing.T) {
 					return
 				}
 				started <- struct{}{}
-				select {
-				case <-r.Context().Done():
-					done <- nil
-				case <-time.After(10 * time.Second):
-					done <- errors.New("context not cancelled after 10s")
-				}
+				done <- awaitCancel(r.Context())
 			}))
 			c, _ := dial(t, ts.addr)
 			write(t, c, tc.req)
@@ -678,12 +683,7 @@ func TestShutdownDeadlineThenClose(t *testing.T) {
 					w.(http.Flusher).Flush()
 				}
 				entered <- struct{}{}
-				select {
-				case <-r.Context().Done():
-					ended <- nil
-				case <-time.After(10 * time.Second):
-					ended <- errors.New("context not cancelled after 10s")
-				}
+				ended <- awaitCancel(r.Context())
 			}))
 			c, br := dial(t, ts.addr)
 			write(t, c, tc.req)
