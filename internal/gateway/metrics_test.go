@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 )
 
 // Cost is computed from the embedded price table, exposed per request and
@@ -49,15 +50,34 @@ func TestCostAndMetrics(t *testing.T) {
 	if ev := e.lastEvent(); !ev.CostKnown || ev.CostMicros != 0 {
 		t.Fatalf("mock cost: %+v", ev)
 	}
+	// A second call goes through the series handles the first one made.
+	if _, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-4o", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	// A refused request is counted under its own status.
+	if _, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "no-such-model", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("x")}}, option.WithMaxRetries(0)); err == nil {
+		t.Fatal("an unroutable model was served")
+	}
 	resp, err := http.Get(e.base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	for _, absent := range []string{
+		// Series exist only for what happened: no cost for an unpriced
+		// model, no cached tokens where none were reported.
+		`credflow_cost_usd_total{key="test",model="gpt-mystery-9"`,
+		`credflow_tokens_total{key="test",kind="cached",model="gpt-4o"`,
+	} {
+		if strings.Contains(string(body), absent) {
+			t.Errorf("/metrics has %s", absent)
+		}
+	}
 	for _, want := range []string{
-		`credflow_requests_total{key="test",model="gpt-4o",provider="openai",status="200"} 1`,
-		`credflow_tokens_total{key="test",kind="output",model="gpt-4o",provider="openai"} ` + itoa(fx.Usage.CompletionTokens),
+		`credflow_requests_total{key="test",model="gpt-4o",provider="openai",status="200"} 2`,
+		`credflow_requests_total{key="test",model="no-such-model",provider="",status="404"} 1`,
+		`credflow_tokens_total{key="test",kind="output",model="gpt-4o",provider="openai"} ` + itoa(2*fx.Usage.CompletionTokens),
 		`credflow_unpriced_requests_total{key="test",model="gpt-mystery-9",provider="openai"} 1`,
 		`credflow_cost_usd_total{key="test",model="gpt-4o",provider="openai"}`,
 		`credflow_request_duration_seconds_bucket`,
