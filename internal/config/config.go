@@ -75,6 +75,12 @@ type Server struct {
 	// DefaultMaxTokens is sent to Anthropic when an OpenAI-format client
 	// sets none (Anthropic requires max_tokens).
 	DefaultMaxTokens int `yaml:"default_max_tokens"`
+	// BodyTimeout bounds the time a client takes to send a request's
+	// body once its head has arrived; a slower one is disconnected.
+	BodyTimeout Duration `yaml:"body_timeout"`
+	// IdleTimeout closes a keep-alive connection that sends no new
+	// request for this long.
+	IdleTimeout Duration `yaml:"idle_timeout"`
 	// HTTPServer is "lean" (the gateway's own HTTP/1.1 loop for common
 	// requests, net/http for the rest) or "net/http" (net/http for all).
 	HTTPServer string `yaml:"http_server"`
@@ -162,6 +168,8 @@ const (
 	DefaultMaxBodyBytes    = 32 << 20
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxTokens       = 4096
+	DefaultBodyTimeout     = time.Minute
+	DefaultIdleTimeout     = 2 * time.Minute
 )
 
 // ProviderTypes lists the provider kinds the gateway speaks.
@@ -313,6 +321,12 @@ func (c *Config) applyDefaults() {
 	if sv.HTTPServer == "" {
 		sv.HTTPServer = "lean"
 	}
+	if sv.BodyTimeout == 0 {
+		sv.BodyTimeout = Duration(DefaultBodyTimeout)
+	}
+	if sv.IdleTimeout == 0 {
+		sv.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
 	for name, p := range c.Providers {
 		if p.MaxTokensField == "" {
 			p.MaxTokensField = "max_completion_tokens"
@@ -379,6 +393,12 @@ func (c *Config) validate() []Problem {
 	}
 	if c.Server.DefaultMaxTokens < 1 {
 		add("must be at least 1", "server", "default_max_tokens")
+	}
+	if c.Server.BodyTimeout < Duration(time.Second) {
+		add("must be at least 1s", "server", "body_timeout")
+	}
+	if c.Server.IdleTimeout < Duration(time.Second) {
+		add("must be at least 1s", "server", "idle_timeout")
 	}
 	switch c.Server.HTTPServer {
 	case "lean", "net/http":

@@ -33,6 +33,7 @@ import (
 	"github.com/credflow/credflow/internal/limits"
 	"github.com/credflow/credflow/internal/pricing"
 	"github.com/credflow/credflow/internal/provider"
+	"github.com/credflow/credflow/internal/redact"
 	"github.com/credflow/credflow/internal/route"
 	"github.com/credflow/credflow/internal/store"
 	"github.com/credflow/credflow/internal/templates"
@@ -69,6 +70,9 @@ type state struct {
 	prices    *pricing.Table
 	// priceIDs maps a provider name to its price-table provider id.
 	priceIDs map[string]string
+	// redact masks the provider keys this state holds (and virtual keys)
+	// in error bodies that reach clients.
+	redact *redact.Redactor
 	// priceCache memoises lookups (a struct key: no allocation per lookup).
 	priceMu    sync.RWMutex
 	priceCache map[priceKey]cachedPrice
@@ -204,15 +208,22 @@ func New(ctx context.Context, opt Options) (*Server, error) {
 	}
 	mux := s.clientMux()
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
+	// A request body has server.body_timeout to arrive (set per request
+	// in the handler: net/http's ReadTimeout would also cut long streams).
+	idle := cfg.Server.IdleTimeout.Std()
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idle, ErrorLog: errLog}
 	s.front = s.http
 	if cfg.Server.HTTPServer == "lean" {
-		s.front = &h1.Server{Handler: mux, Fallback: s.http, ReadHeaderTimeout: 30 * time.Second, ErrorLog: errLog}
+		s.front = &h1.Server{Handler: mux, Fallback: s.http, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idle, ErrorLog: errLog}
 	}
 	s.today = s.newDaySpend()
 	s.admin = &http.Server{Handler: s.adminMux(), ReadHeaderTimeout: 30 * time.Second}
 	return s, nil
 }
+
+// readHeaderTimeout bounds the time from a request's first byte to the
+// end of its head.
+const readHeaderTimeout = 30 * time.Second
 
 // frontServer is what *http.Server and *h1.Server share.
 type frontServer interface {
@@ -325,6 +336,11 @@ func (s *Server) build(ctx context.Context, cfg *config.Config) (*state, error) 
 		}
 	}
 	st := &state{cfg: cfg, routes: routes, providers: map[string]provider.Provider{}, prices: PriceTable(cfg), priceIDs: map[string]string{}}
+	held := make([]string, 0, len(values))
+	for _, v := range values {
+		held = append(held, v)
+	}
+	st.redact = redact.New(held)
 	pnames := make([]string, 0, len(cfg.Providers))
 	for n := range cfg.Providers {
 		pnames = append(pnames, n)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -336,25 +335,37 @@ providers:
 // A client that goes away cancels the upstream call, on both HTTP
 // servers (server.http_server), whether it was waiting for a whole
 // response or reading a stream.
+// A client that goes away mid-call cancels the upstream call and is
+// recorded as 499 (client closed request), not as a provider failure:
+// while the gateway waits for the upstream's head, for its body (the
+// upstream sent its head and stalls), and mid-stream.
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	for _, hs := range []string{"lean", "net/http"} {
-		for _, streamed := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s/stream=%v", hs, streamed), func(t *testing.T) {
-				testClientDisconnect(t, hs, streamed)
+		for _, mode := range []string{"stream", "head", "body"} {
+			t.Run(hs+"/"+mode, func(t *testing.T) {
+				testClientDisconnect(t, hs, mode)
 			})
 		}
 	}
 }
 
-func testClientDisconnect(t *testing.T, httpServer string, streamed bool) {
+func testClientDisconnect(t *testing.T, httpServer, mode string) {
+	streamed := mode == "stream"
 	started := make(chan struct{})
 	cancelled := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// net/http notices a client going away only once the body is read.
 		io.ReadAll(r.Body)
-		if streamed {
+		switch mode {
+		case "stream":
 			w.Header().Set("Content-Type", "text/event-stream")
 			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+		case "body":
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(200)
+			io.WriteString(w, `{"id":"x",`)
 			w.(http.Flusher).Flush()
 		}
 		close(started)
@@ -395,6 +406,9 @@ routes:
 	case <-cancelled:
 	case <-time.After(5 * time.Second):
 		t.Fatal("client disconnect did not cancel the upstream call")
+	}
+	if ev := e.lastEvent(); ev.Status != 499 {
+		t.Fatalf("a client that went away is recorded as %d (%s), want 499", ev.Status, ev.Error)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,7 +54,18 @@ func (s *Server) clientMux() http.Handler {
 		writeAPIError(w, f, &apiError{Status: http.StatusNotFound, Code: "unknown_url",
 			Message: fmt.Sprintf("credflow does not serve %s %s; OpenAI clients use base URL http://%s/v1 and Anthropic clients http://%s", r.Method, r.URL.Path, r.Host, r.Host)})
 	})
-	return mux
+	return s.withBodyDeadline(mux)
+}
+
+// withBodyDeadline gives every request's body server.body_timeout to
+// arrive, also one refused before it is read: the server drains an unread
+// body after the handler, and a client that never sends it would hold the
+// connection. Handlers that read the body lift the deadline after.
+func (s *Server) withBodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setBodyDeadline(w, r, s.state.Load().cfg.Server.BodyTimeout.Std())
+		next.ServeHTTP(w, r)
+	})
 }
 
 // presentedKey reads the client's key from Authorization: Bearer or
@@ -69,6 +82,8 @@ func presentedKey(r *http.Request) string {
 
 // call carries one request through the path, and becomes its event.
 type call struct {
+	// ctx is the client request's: done when the client went away.
+	ctx      context.Context
 	ev       adminapi.Event
 	start    time.Time
 	firstAt  time.Time
@@ -172,7 +187,9 @@ func (s *Server) settle(c *call) {
 	} else if c.st != nil && c.ev.Provider != "" {
 		if p, ok := c.st.price(c.ev.Provider, c.ev.UpstreamModel); ok {
 			u := pricing.Usage{
-				Input:      c.ev.InputTokens - c.ev.CachedTokens - c.ev.CacheWriteTokens,
+				// An upstream that reports more cached than input tokens
+				// still pays for the output: never a negative part.
+				Input:      max(c.ev.InputTokens-c.ev.CachedTokens-c.ev.CacheWriteTokens, 0),
 				Output:     c.ev.OutputTokens,
 				CacheRead:  c.ev.CachedTokens,
 				CacheWrite: c.ev.CacheWriteTokens,
@@ -194,6 +211,7 @@ func (s *Server) settle(c *call) {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, error) {
 	st := s.state.Load()
 	c.st = st
+	c.ctx = r.Context()
 	fail := func(e *apiError) (int, error) {
 		writeAPIError(w, c.client, e)
 		return e.Status, e
@@ -217,20 +235,32 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 	body, err := readRequestBody(w, r, st.cfg.Server.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return fail(&apiError{Status: http.StatusRequestEntityTooLarge, Code: "request_too_large",
 				Message: fmt.Sprintf("request body is over the gateway's limit of %d bytes (server.max_body_bytes)", mbe.Limit)})
+		case isTimeout(err) || errors.Is(err, net.ErrClosed):
+			// The deadline passed (net/http) or the lean server closed the
+			// connection for it; the answer goes out if the client still
+			// reads.
+			return fail(&apiError{Status: http.StatusRequestTimeout, Code: "request_timeout",
+				Message: fmt.Sprintf("the request body did not arrive within %s (server.body_timeout)", st.cfg.Server.BodyTimeout)})
 		}
-		return http.StatusBadRequest, fmt.Errorf("read request: %w", err)
+		// The client hung up while sending its body.
+		return 499, fmt.Errorf("client closed the connection while sending its request body: %v", err)
 	}
-	model, stream, aerr := requestFields(body)
+	// Only now: after a failed read the deadline must still bound the
+	// server's drain of the rest.
+	clearBodyDeadline(w, r)
+	f, aerr := requestFields(body)
 	if aerr != nil {
-		if model != "" {
-			c.ev.Model = model
+		if f.model != "" {
+			c.ev.Model = f.model
 			c.body = body
 		}
 		return fail(aerr)
 	}
+	model, stream := f.model, f.stream
 	c.ev.Model = model
 	c.body = body
 	c.ev.Stream = stream
@@ -248,7 +278,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 	}
 
 	if !key.Policy.IsZero() {
-		if aerr := s.reserve(w, c, st, key, targets[0], body); aerr != nil {
+		if aerr := s.reserve(w, c, st, key, targets[0], body, f.outCap); aerr != nil {
 			return fail(aerr)
 		}
 	}
@@ -283,8 +313,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 				status = http.StatusGatewayTimeout
 			}
 			lastErr = &apiError{Status: status, Code: "upstream_unreachable",
-				Message: fmt.Sprintf("provider %q could not be reached: %v", t.Provider, scrub(err))}
-			s.log.Warn("upstream call failed", "id", c.ev.ID, "provider", t.Provider, "err", scrub(err), "next_target", i+1 < len(targets))
+				Message: fmt.Sprintf("provider %q could not be reached: %v", t.Provider, st.scrub(err))}
+			s.log.Warn("upstream call failed", "id", c.ev.ID, "provider", t.Provider, "err", st.scrub(err), "next_target", i+1 < len(targets))
 			continue
 		}
 		if (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) && i+1 < len(targets) {
@@ -302,6 +332,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 	return fail(lastErr)
 }
 
+// setBodyDeadline bounds the time the client has to send its request
+// body. Only a request with a body to come gets one: once a body is read
+// (or when there is none) net/http watches the connection for a hang-up,
+// and a read deadline firing then would cancel a long stream.
+func setBodyDeadline(w http.ResponseWriter, r *http.Request, d time.Duration) {
+	if r.ContentLength != 0 && d > 0 {
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+// clearBodyDeadline lifts the deadline once the whole body is read.
+func clearBodyDeadline(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // readRequestBody reads the client's body, of at most max bytes: in one
 // allocation when the client sent its length.
 func readRequestBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
@@ -316,39 +368,6 @@ func readRequestBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte,
 		return b, nil
 	}
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-}
-
-// requestFields reads what the request path needs of a request, "model"
-// and "stream", in one pass over the body (which it also checks is a JSON
-// object). model is set when the error is about "stream".
-func requestFields(body []byte) (model string, stream bool, aerr *apiError) {
-	var rawModel, rawStream []byte
-	err := jsonx.Members(body, func(key, v []byte) bool {
-		switch {
-		case string(key) == "model" && rawModel == nil:
-			rawModel = v
-		case string(key) == "stream" && rawStream == nil:
-			rawStream = v
-		}
-		return rawModel == nil || rawStream == nil
-	})
-	if err == nil {
-		model, err = jsonString(rawModel, "model")
-	}
-	if err != nil {
-		return "", false, &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Message: "request body: " + err.Error()}
-	}
-	if model == "" {
-		return "", false, &apiError{Status: http.StatusBadRequest, Param: "model", Code: "missing_model", Message: "request body has no \"model\"; name the model to call"}
-	}
-	switch string(rawStream) {
-	case "true":
-		stream = true
-	case "", "false", "null":
-	default:
-		return model, false, &apiError{Status: http.StatusBadRequest, Param: "stream", Message: "request body: \"stream\" must be true or false"}
-	}
-	return model, stream, nil
 }
 
 // jsonString decodes a JSON string value ("" for none or null), without
@@ -474,8 +493,14 @@ func withUsage(body []byte) ([]byte, bool, error) {
 	return out, false, err
 }
 
-// scrub keeps URLs' query strings (where some APIs put keys) out of errors.
-func scrub(err error) string {
+// scrub keeps provider keys, virtual keys and URLs' query strings (where
+// some APIs put keys) out of errors that reach clients and logs.
+func (st *state) scrub(err error) string {
+	return st.redact.String(scrubQuery(err))
+}
+
+// scrubQuery removes a URL's query string from an error.
+func scrubQuery(err error) string {
 	msg := err.Error()
 	if i := strings.Index(msg, "?"); i >= 0 {
 		if j := strings.IndexAny(msg[i:], "\": "); j > 0 {
@@ -519,13 +544,12 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 // reserve takes the key's budget and rate-limit reservation for a request,
 // estimated so that it bounds the request's cost (see package limits): the
 // prompt at one token per body byte, the output at its cap.
-func (s *Server) reserve(w http.ResponseWriter, c *call, st *state, key *keys.Key, t route.Target, body []byte) *apiError {
-	out := intField(body, "max_completion_tokens")
-	if out == 0 {
-		out = intField(body, "max_tokens")
-	}
-	if out == 0 {
-		out = int64(st.cfg.Server.DefaultMaxTokens)
+func (s *Server) reserve(w http.ResponseWriter, c *call, st *state, key *keys.Key, t route.Target, body []byte, out int64) *apiError {
+	// out is the request's own cap, validated by requestFields (1 to
+	// maxOutputCap), so with the body's length, itself bounded by
+	// server.max_body_bytes, the estimate can neither wrap nor go negative.
+	if out <= 0 {
+		out = int64(max(st.cfg.Server.DefaultMaxTokens, 1))
 	}
 	est := limits.Cost{Tokens: int64(len(body)) + out}
 	usdBudget := false
@@ -535,6 +559,9 @@ func (s *Server) reserve(w http.ResponseWriter, c *call, st *state, key *keys.Ke
 	if p, ok := st.price(t.Provider, t.Model); ok {
 		if cost, ok := p.Cost(pricing.Usage{Input: int64(len(body)), Output: out}); ok {
 			est.Micros = int64(cost) + 1
+		} else {
+			// Too large to price: more than any budget can hold.
+			est.Micros = math.MaxInt64 / 4
 		}
 	} else if usdBudget {
 		return &apiError{Status: http.StatusForbidden, Code: "unpriced_model", Param: "model",

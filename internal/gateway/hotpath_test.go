@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/credflow/credflow/internal/config"
-	"github.com/credflow/credflow/internal/jsonx"
 	"github.com/credflow/credflow/internal/ledger"
 	"github.com/credflow/credflow/internal/provider"
 	"github.com/credflow/credflow/internal/route"
@@ -43,7 +42,7 @@ func BenchmarkRequestFields(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))
 			for b.Loop() {
-				if _, _, err := requestFields(body); err != nil {
+				if _, err := requestFields(body); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -172,54 +171,66 @@ func BenchmarkMetricsObserve(b *testing.B) {
 	}
 }
 
-// TestRequestFields checks the one-pass reader against jsonx's own
-// GetString and GetBool, which it replaced on the request path.
+// TestRequestFields checks the one-pass reader: model, stream and the
+// output cap as a JSON decoder reads them, and every body the gateway
+// could read differently from an upstream refused with a 400 naming the
+// field.
 func TestRequestFields(t *testing.T) {
-	for _, body := range []string{
-		`{"model":"gpt-4o","stream":true}`,
-		`{"stream":false,"model":"gpt-4o"}`,
-		`{"model":"gpt-4o","stream":null}`,
-		`{"model":"gpt-4o"}`,
-		`{"model":"g\u00e9\"x","stream":true}`,
-		`{"model":"gé","messages":[{"model":"inner","stream":"x"}]}`,
-		`{"model":"a","model":"b","stream":true,"stream":false}`,
-		`{"model":null}`,
-		`{"model":""}`,
-		`{"model":7}`,
-		`{"model":"x","stream":"yes"}`,
-		`{"model":"x","stream":1}`,
-		`{"model":"x", "stream":true, "tail": [`,
-		`[1]`,
-		``,
-		`{"model":"x"} trailing`,
+	for _, c := range []struct {
+		body   string
+		model  string
+		stream bool
+		cap    int64
+		code   string // error code, "" for none
+		param  string
+	}{
+		{body: `{"model":"gpt-4o","stream":true}`, model: "gpt-4o", stream: true},
+		{body: `{"stream":false,"model":"gpt-4o"}`, model: "gpt-4o"},
+		{body: `{"model":"gpt-4o","stream":null}`, model: "gpt-4o"},
+		{body: `{"model":"g\u00e9\"x","stream":true}`, model: "gé\"x", stream: true},
+		{body: `{"model":"gé","messages":[{"model":"inner","stream":"x"}]}`, model: "gé"},
+		{body: `{"model":"m","max_tokens":100,"max_completion_tokens":300}`, model: "m", cap: 300},
+		{body: `{"model":"m","max_output_tokens":2147483647}`, model: "m", cap: 2147483647},
+		{body: `{"model":"m","max_tokens":null}`, model: "m"},
+		// A repeated field: upstreams disagree on which copy counts.
+		{body: `{"model":"a","model":"b","stream":true}`, code: "duplicate_field", param: "model"},
+		{body: `{"model":"a","stream":true,"stream":false}`, code: "duplicate_field", param: "stream"},
+		{body: `{"model":"a","mod\u0065l":"b"}`, code: "duplicate_field", param: "model"},
+		{body: `{"model":"a","Model":"b"}`, code: "duplicate_field", param: "model"},
+		{body: `{"model":"a","messages":[],"messages":[]}`, code: "duplicate_field", param: "messages"},
+		// A checked field in another case: Go decoders would read it.
+		{body: `{"model":"a","MAX_TOKENS":100000}`, code: "invalid_field", param: "MAX_TOKENS"},
+		{body: `{"model":"a","\u017ftream":true}`, code: "invalid_field", param: "ſtream"},
+		{body: `{"model":"a","max_to\u212aens":5}`, code: "invalid_field", param: "max_to\u212aens"},
+		// Output caps: whole numbers from 1 to 2^31-1.
+		{body: `{"model":"m","max_completion_tokens":-1000000000}`, code: "invalid_value", param: "max_completion_tokens"},
+		{body: `{"model":"m","max_tokens":0}`, code: "invalid_value", param: "max_tokens"},
+		{body: `{"model":"m","max_tokens":1.5}`, code: "invalid_value", param: "max_tokens"},
+		{body: `{"model":"m","max_tokens":1e3}`, code: "invalid_value", param: "max_tokens"},
+		{body: `{"model":"m","max_tokens":"100"}`, code: "invalid_value", param: "max_tokens"},
+		{body: `{"model":"m","max_output_tokens":2147483648}`, code: "invalid_value", param: "max_output_tokens"},
+		{body: `{"model":"m","max_tokens":99999999999999999999999}`, code: "invalid_value", param: "max_tokens"},
+		{body: `{"model":"m","max_tokens":007}`, code: "invalid_value", param: "max_tokens"},
+		{body: `{"model":null}`, code: "missing_model", param: "model"},
+		{body: `{"model":""}`, code: "missing_model", param: "model"},
+		{body: `{"model":7}`, code: "invalid_json", param: "model"},
+		{body: `{"model":"x","stream":"yes"}`, param: "stream", code: "-"},
+		{body: `{"model":"x","stream":1}`, param: "stream", code: "-"},
+		{body: `{"model":"x", "stream":true, "tail": [`, code: "invalid_json"},
+		{body: `[1]`, code: "invalid_json"},
+		{body: ``, code: "invalid_json"},
+		{body: `{"model":"x"} trailing`, code: "invalid_json"},
 	} {
-		model, stream, aerr := requestFields([]byte(body))
-		wantModel, err := jsonx.GetString([]byte(body), "model")
-		var want *apiError
+		f, aerr := requestFields([]byte(c.body))
 		switch {
-		case err != nil:
-			want = &apiError{Status: 400, Code: "invalid_json", Message: "request body: " + err.Error()}
-			wantModel = ""
-		case wantModel == "":
-			want = &apiError{Status: 400, Param: "model", Code: "missing_model"}
-		}
-		var wantStream bool
-		if want == nil {
-			if wantStream, err = jsonx.GetBool([]byte(body), "stream"); err != nil {
-				want = &apiError{Status: 400, Param: "stream", Message: "request body: " + err.Error()}
-				wantStream = false
-			}
-		}
-		if model != wantModel || stream != wantStream {
-			t.Errorf("%s: model %q stream %v, want %q %v", body, model, stream, wantModel, wantStream)
-		}
-		if (aerr == nil) != (want == nil) {
-			t.Errorf("%s: error %v, want %v", body, aerr, want)
-			continue
-		}
-		if aerr != nil && (aerr.Status != want.Status || aerr.Code != want.Code || aerr.Param != want.Param ||
-			(want.Message != "" && aerr.Message != want.Message)) {
-			t.Errorf("%s: error %+v, want %+v", body, aerr, want)
+		case c.code == "" && aerr != nil:
+			t.Errorf("%s: unexpected error %+v", c.body, aerr)
+		case c.code != "" && aerr == nil:
+			t.Errorf("%s: accepted (%+v), want a 400 %s", c.body, f, c.code)
+		case aerr != nil && (aerr.Status != 400 || (c.code != "-" && aerr.Code != c.code) || aerr.Param != c.param):
+			t.Errorf("%s: error %+v, want 400 code %s param %q", c.body, aerr, c.code, c.param)
+		case aerr == nil && (f.model != c.model || f.stream != c.stream || f.outCap != c.cap):
+			t.Errorf("%s: %+v, want model %q stream %v cap %d", c.body, f, c.model, c.stream, c.cap)
 		}
 	}
 }

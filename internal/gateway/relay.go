@@ -58,6 +58,11 @@ func (s *Server) relay(w http.ResponseWriter, resp *http.Response, up *upstream,
 func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstream, c *call) (int, error) {
 	body, err := readBody(resp.Body, resp.ContentLength, maxResponse)
 	c.firstAt = s.opt.Now()
+	if err != nil && c.ctx.Err() != nil {
+		// The client went away, which cancelled the upstream read: not
+		// the provider's failure.
+		return 499, errors.New("client closed the request")
+	}
 	if err != nil {
 		writeAPIError(w, c.client, &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("provider %q response was cut: %v", c.ev.Provider, err)})
 		return http.StatusBadGateway, err
@@ -73,6 +78,9 @@ func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstr
 				body = translate.OpenAIErrorToAnthropic(status, body)
 			}
 		}
+		// Providers echo what they were sent ("Incorrect API key
+		// provided: sk-…"): the real key must not reach the client.
+		body = c.st.redact.Bytes(body)
 	} else {
 		tapBody(up.format, body, &c.usage)
 		if up.translated {
@@ -125,6 +133,11 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 				c.res.Release()
 			}
 		}
+		if bytes.Contains(ev.Data, errorMember) {
+			// An error event, passed through or translated, may echo a
+			// provider key like an error body.
+			ev.Data = c.st.redact.Bytes(ev.Data)
+		}
 		return wr.WriteEvent(ev)
 	}
 	var tr translate.StreamTranslator
@@ -142,17 +155,20 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		if err == io.EOF {
 			break
 		}
+		if err != nil && c.ctx.Err() != nil {
+			return 499, errors.New("client went away mid-stream")
+		}
 		if err != nil {
 			// The upstream cut the stream: tell the client in its format
 			// rather than leave it waiting for an end that never comes.
-			s.log.Warn("upstream stream ended abruptly", "id", c.ev.ID, "provider", c.ev.Provider, "err", scrub(err))
-			cut := &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("provider %q stream was cut: %v", c.ev.Provider, scrub(err))}
+			s.log.Warn("upstream stream ended abruptly", "id", c.ev.ID, "provider", c.ev.Provider, "err", c.st.scrub(err))
+			cut := &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("provider %q stream was cut: %v", c.ev.Provider, c.st.scrub(err))}
 			if c.client == provider.FormatAnthropic {
 				emit(llmapi.Event{Name: "error", Data: errorBody(provider.FormatAnthropic, cut)})
 			} else {
 				emit(llmapi.Event{Data: errorBody(provider.FormatOpenAI, cut)})
 			}
-			return http.StatusOK, fmt.Errorf("stream cut: %v", scrub(err))
+			return http.StatusOK, fmt.Errorf("stream cut: %v", c.st.scrub(err))
 		}
 		tapEvent(up.format, ev, &c.usage)
 		if tr != nil {
@@ -175,13 +191,24 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 	return http.StatusOK, nil
 }
 
+// errorMember marks events that may carry an error: OpenAI's {"error":…},
+// Anthropic's and the Responses API's error events, a failed response.
+var errorMember = []byte(`"error"`)
+
 // isLastEvent spots the event that ends a stream for a client: OpenAI's
-// [DONE], Anthropic's message_stop.
+// [DONE], Anthropic's message_stop, the Responses API's final response
+// event (its streams have no [DONE]).
 func isLastEvent(client provider.Format, ev llmapi.Event) bool {
 	if client == provider.FormatAnthropic {
 		return ev.Name == "message_stop"
 	}
-	return len(ev.Data) == 6 && string(ev.Data) == "[DONE]"
+	switch ev.Name {
+	case "":
+		return len(ev.Data) == 6 && string(ev.Data) == "[DONE]"
+	case "response.completed", "response.incomplete", "response.failed":
+		return true
+	}
+	return false
 }
 
 // readBody reads a body of at most limit bytes, in one allocation when its
@@ -208,30 +235,34 @@ func isUsageOnlyChunk(data []byte) bool {
 	return err == nil && ok && string(bytes.TrimSpace(raw)) == "[]"
 }
 
-// applyOpenAI reads OpenAI's usage object. It runs for every request, so
-// it picks the counts out in one pass with jsonx rather than decoding.
+// applyOpenAI reads OpenAI's usage object: Chat Completions' and
+// embeddings' (prompt_tokens, completion_tokens) or the Responses API's
+// (input_tokens, output_tokens); both count cached input in the input. It
+// runs for every request, so it picks the counts out in one pass with jsonx
+// rather than decoding.
 func applyOpenAI(raw []byte, ev *eventUsage) {
 	ev.final = true
 	ev.InputTokens, ev.OutputTokens, ev.CachedTokens, ev.ReasoningTokens = 0, 0, 0, 0
 	jsonx.Members(raw, func(key, v []byte) bool {
 		switch string(key) {
-		case "prompt_tokens":
+		case "prompt_tokens", "input_tokens":
 			ev.InputTokens = parseCount(v)
-		case "completion_tokens":
+		case "completion_tokens", "output_tokens":
 			ev.OutputTokens = parseCount(v)
-		case "prompt_tokens_details":
+		case "prompt_tokens_details", "input_tokens_details":
 			ev.CachedTokens = intField(v, "cached_tokens")
-		case "completion_tokens_details":
+		case "completion_tokens_details", "output_tokens_details":
 			ev.ReasoningTokens = intField(v, "reasoning_tokens")
 		}
 		return true
 	})
 }
 
-// parseCount reads an integer; null or malformed is 0.
+// parseCount reads a token count; null, malformed or negative is 0 (an
+// upstream cannot give a key credit).
 func parseCount(raw []byte) int64 {
 	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil {
+	if err != nil || n < 0 {
 		return 0
 	}
 	return n
@@ -284,7 +315,7 @@ func applyAnthropic(raw []byte, ev *eventUsage) {
 			bad = true
 			return false
 		}
-		vals[i], present[i] = n, true
+		vals[i], present[i] = max(n, 0), true
 		return true
 	})
 	if err != nil || bad {
@@ -360,6 +391,10 @@ func tapEvent(f provider.Format, ev llmapi.Event, u *eventUsage) {
 		}
 		return
 	}
+	if len(ev.Name) > 9 && ev.Name[:9] == "response." {
+		tapResponsesEvent(ev, u)
+		return
+	}
 	if !u.final {
 		collectOpenAIText(ev.Data, &u.text)
 	}
@@ -368,6 +403,26 @@ func tapEvent(f provider.Format, ev llmapi.Event, u *eventUsage) {
 	}
 	if raw, ok, _ := jsonx.Get(ev.Data, "usage"); ok && string(raw) != "null" {
 		applyOpenAI(raw, u)
+	}
+}
+
+// tapResponsesEvent reads a Responses API stream: the usage of the final
+// response (response.completed, .incomplete or .failed), and the text and
+// tool-call arguments on the way in case it never comes.
+func tapResponsesEvent(ev llmapi.Event, u *eventUsage) {
+	switch ev.Name {
+	case "response.output_text.delta", "response.function_call_arguments.delta", "response.reasoning_summary_text.delta":
+		if !u.final {
+			if s, _ := jsonx.GetString(ev.Data, "delta"); s != "" {
+				u.text.WriteString(s)
+			}
+		}
+	case "response.completed", "response.incomplete", "response.failed":
+		if r, ok, _ := jsonx.Get(ev.Data, "response"); ok {
+			if raw, ok, _ := jsonx.Get(r, "usage"); ok && string(raw) != "null" {
+				applyOpenAI(raw, u)
+			}
+		}
 	}
 }
 

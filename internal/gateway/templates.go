@@ -88,6 +88,9 @@ func (s *Server) serveTemplate(w http.ResponseWriter, r *http.Request) {
 	}
 	st := s.state.Load()
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, st.cfg.Server.MaxBodyBytes))
+	if err == nil {
+		clearBodyDeadline(w, r)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

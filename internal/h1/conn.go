@@ -46,17 +46,23 @@ var (
 )
 
 type conn struct {
-	srv      *Server
-	nc       net.Conn
-	cr       connReader
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	remote   string
-	state    atomic.Int32
-	since    atomic.Int64 // UnixNano when the state was entered
-	handed   bool         // the fallback server owns nc now
-	lean     bool         // counted in leanConns
-	lastPost bool         // the last request was a POST
+	srv    *Server
+	nc     net.Conn
+	cr     connReader
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	remote string
+	state  atomic.Int32
+	since  atomic.Int64 // UnixNano when the state was entered
+	// readDeadline is the request's read deadline (UnixNano, 0 for none),
+	// set through http.ResponseController and enforced by the sweep.
+	readDeadline atomic.Int64
+	// deadlineHit: the sweep failed the connection's reads; it is not
+	// reused.
+	deadlineHit atomic.Bool
+	handed      bool // the fallback server owns nc now
+	lean        bool // counted in leanConns
+	lastPost    bool // the last request was a POST
 
 	// strs interns canonical header names a client sent in another case
 	// (Node sends them lower-case), once per connection.
@@ -422,6 +428,8 @@ func (c *conn) parse(head []byte) (req *http.Request, ok bool) {
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c.cancel = cancel
+	c.readDeadline.Store(0)
+	c.deadlineHit.Store(false)
 	c.gone.Store(false)
 	c.body = &body{c: c, n: clen}
 	r := http.Request{
@@ -554,7 +562,7 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 	c.body.closed = true
 	// Body left unread was drained or marked closeAfter when the response
 	// started (settleBody); the last check is only a guard.
-	return !res.closeAfter && res.err == nil && !c.gone.Load() && !c.srv.closing.Load() && c.body.n == 0
+	return !res.closeAfter && res.err == nil && !c.gone.Load() && !c.srv.closing.Load() && c.body.n == 0 && !c.deadlineHit.Load()
 }
 
 func (c *conn) cancelRequest(cause error) {

@@ -362,6 +362,23 @@ func (r *response) flush() {
 	}
 }
 
+// SetReadDeadline is for http.ResponseController: reading the request
+// body after t fails with a timeout (the zero time clears it). The timeout
+// sweep enforces it, so it costs the request no timer of its own, at most
+// one sweep interval late; a connection whose deadline passed is not
+// reused.
+func (r *response) SetReadDeadline(t time.Time) error {
+	if r.handlerDone {
+		return http.ErrHandlerTimeout
+	}
+	var d int64
+	if !t.IsZero() {
+		d = max(t.UnixNano(), 1)
+	}
+	r.c.readDeadline.Store(d)
+	return nil
+}
+
 // Flush sends the head and what the handler wrote so far: a stream's
 // events go out as they are written.
 func (r *response) Flush() { r.FlushError() }

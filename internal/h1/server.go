@@ -77,9 +77,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	defer close(s.done)
 
 	go fb.Serve(s.fallback)
-	if tick := s.sweepEvery(); tick > 0 {
-		go s.sweep(tick)
-	}
+	go s.sweep(s.sweepEvery())
 	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -213,22 +211,21 @@ func (s *Server) Close() error {
 }
 
 // sweepEvery is how often the timeouts are checked: a quarter of the
-// shortest one, so a connection is cut at most 25% late.
+// shortest one, so a connection is cut at most 25% late, and at least once
+// a second for the read deadlines handlers set.
 func (s *Server) sweepEvery() time.Duration {
-	var d time.Duration
+	d := time.Second
 	for _, t := range []time.Duration{s.ReadHeaderTimeout, s.IdleTimeout} {
-		if t > 0 && (d == 0 || t < d) {
-			d = t
+		if t > 0 {
+			d = min(d, t/4)
 		}
 	}
-	if d == 0 {
-		return 0
-	}
-	return min(max(d/4, 10*time.Millisecond), time.Second)
+	return max(d, 10*time.Millisecond)
 }
 
-// sweep enforces ReadHeaderTimeout and IdleTimeout from one goroutine,
-// so a request pays for no deadline of its own.
+// sweep enforces ReadHeaderTimeout, IdleTimeout and the read deadlines
+// handlers set from one goroutine, so a request pays for no deadline of
+// its own.
 func (s *Server) sweep(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -250,6 +247,15 @@ func (s *Server) sweep(every time.Duration) {
 			case st == stateIdle && s.IdleTimeout > 0 && since > int64(s.IdleTimeout):
 				if c.state.CompareAndSwap(stateIdle, stateClosed) {
 					c.nc.Close()
+				}
+			case st == stateActive:
+				// A body that does not arrive in time: as with net/http,
+				// reads fail (the handler's, and the drain of a body it
+				// left unread, which then closes the connection) while
+				// the answer can still be written.
+				if d := c.readDeadline.Load(); d != 0 && now > d && c.readDeadline.CompareAndSwap(d, 0) {
+					c.deadlineHit.Store(true)
+					c.nc.SetReadDeadline(aLongTimeAgo)
 				}
 			}
 		}

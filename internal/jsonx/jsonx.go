@@ -36,8 +36,10 @@ func Fields(body []byte, fn func(key string, raw []byte) bool) error {
 	return err
 }
 
-// Members is Fields with the key as bytes (valid only during the call):
-// for hot paths, where a string per key would be an allocation.
+// Members is Fields with the key as bytes: for hot paths, where a string
+// per key would be an allocation. The key aliases body (or, when it holds
+// escapes, a fresh copy), so it stays valid as long as body does; callers
+// must not modify it.
 func Members(body []byte, fn func(key, raw []byte) bool) error {
 	_, err := scan(body, func(key []byte, s span) bool { return fn(key, body[s.valStart:s.valEnd]) })
 	return err

@@ -6,13 +6,24 @@
 // Overspend bound: a hard budget admits a request only while settled spend
 // plus all in-flight reservations plus its own reservation stays within the
 // limit. A reservation is an upper bound of the request's cost when the
-// request states its output cap (max_tokens / max_completion_tokens) and
-// holds text only: the prompt is reserved at one token per byte of body (a
-// token is never shorter than a byte) and the output at its cap. So for
-// such requests the budget is never exceeded; otherwise the overspend is at
-// most the sum, over requests in flight when the limit is reached, of their
-// actual cost minus their reservation.
+// request states its output cap (max_tokens / max_completion_tokens /
+// max_output_tokens), holds text only and the upstream honours the cap: the
+// prompt is reserved at one token per byte of body (a token is never
+// shorter than a byte) and the output at its cap. So for such requests the
+// budget is never exceeded. In general, if no request costs more than k
+// times its reservation (an upstream that ignores the cap, a request
+// without one), spend stays within k times the limit: when the last
+// request was admitted, settled spend S and the reservations in flight R
+// fitted in the limit L, and those requests then cost at most kR, so the
+// total is at most S + kR <= k(S + R) <= kL for k >= 1.
 //
+// A tokens-per-minute limit counts the reservations of requests in flight
+// as well as the tokens settled in the last minute, so it obeys the same
+// bound: at most k times the limit starts in any minute (a single request
+// larger than the whole limit may still run alone).
+//
+// Reservations are clamped: never negative, and sums saturate instead of
+// wrapping.
 // State is in memory; spend already recorded in the ledger is loaded at
 // start (Seed). Periods are calendar periods in UTC.
 package limits
@@ -20,6 +31,7 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,6 +269,9 @@ type Headers struct {
 
 // Reserve admits a request estimated at est, or says which limit refuses it.
 func (l *Limiter) Reserve(key string, p adminapi.Policy, est Cost) (*Reservation, *Denied) {
+	// A reservation is never negative: a negative estimate would make room
+	// for other requests instead of taking it.
+	est.Micros, est.Tokens = max(est.Micros, 0), max(est.Tokens, 0)
 	if p.IsZero() {
 		return &Reservation{l: l, key: key, policy: p, est: est}, nil
 	}
@@ -272,8 +287,11 @@ func (l *Limiter) Reserve(key string, p adminapi.Policy, est Cost) (*Reservation
 	if p.RPM > 0 && reqs >= int64(p.RPM) {
 		return nil, &Denied{Message: fmt.Sprintf("virtual key %q reached its limit of %d requests per minute; retry shortly", key, p.RPM), RetryAfter: l.retryAfter(ks, now)}
 	}
-	if p.TPM > 0 && toks+est.Tokens > int64(p.TPM) && toks > 0 {
-		return nil, &Denied{Message: fmt.Sprintf("virtual key %q reached its limit of %d tokens per minute (used %d, this request may use up to %d); retry shortly", key, p.TPM, toks, est.Tokens), RetryAfter: l.retryAfter(ks, now)}
+	// Requests in flight count at their reservation: tokens they have not
+	// reported yet still belong to this minute. A request larger than the
+	// whole limit may run alone, or it could never run.
+	if held := satAdd(toks, ks.reserved.Tokens); p.TPM > 0 && satAdd(held, est.Tokens) > int64(p.TPM) && held > 0 {
+		return nil, &Denied{Message: fmt.Sprintf("virtual key %q reached its limit of %d tokens per minute (used %d, in flight up to %d, this request may use up to %d); retry shortly", key, p.TPM, toks, ks.reserved.Tokens, est.Tokens), RetryAfter: l.retryAfter(ks, now)}
 	}
 	for i := range p.Budgets {
 		b := p.Budgets[i]
@@ -281,12 +299,12 @@ func (l *Limiter) Reserve(key string, p adminapi.Policy, est Cost) (*Reservation
 			continue
 		}
 		spent := ks.spentIn(b.Period, now).in(b.Unit)
-		if spent+ks.reserved.in(b.Unit)+est.in(b.Unit) > b.Limit {
+		if satAdd(satAdd(spent, ks.reserved.in(b.Unit)), est.in(b.Unit)) > b.Limit {
 			return nil, l.budgetDenied(key, b, spent, now)
 		}
 	}
-	ks.reserved.Micros += est.Micros
-	ks.reserved.Tokens += est.Tokens
+	ks.reserved.Micros = satAdd(ks.reserved.Micros, est.Micros)
+	ks.reserved.Tokens = satAdd(ks.reserved.Tokens, est.Tokens)
 	ks.inflight++
 	ks.reqs[now.Unix()%60]++
 	return &Reservation{l: l, key: key, policy: p, est: est}, nil
@@ -347,8 +365,9 @@ func (r *Reservation) Settle(actual Cost) (warnings []string) {
 	now := l.now()
 	l.mu.Lock()
 	ks := l.state(r.key)
-	ks.reserved.Micros -= r.est.Micros
-	ks.reserved.Tokens -= r.est.Tokens
+	ks.reserved.Micros = max(ks.reserved.Micros-r.est.Micros, 0)
+	ks.reserved.Tokens = max(ks.reserved.Tokens-r.est.Tokens, 0)
+	actual.Micros, actual.Tokens = max(actual.Micros, 0), max(actual.Tokens, 0)
 	if !r.released {
 		ks.inflight--
 	}
@@ -384,8 +403,17 @@ func (l *Limiter) Headers(key string, p adminapi.Policy) (Headers, bool) {
 	reqs, toks := ks.minute()
 	h := Headers{LimitRequests: int64(p.RPM), LimitTokens: int64(p.TPM), Reset: l.retryAfter(ks, now)}
 	h.RemainingRequests = max(int64(p.RPM)-reqs, 0)
-	h.RemainingTokens = max(int64(p.TPM)-toks, 0)
+	h.RemainingTokens = max(int64(p.TPM)-satAdd(toks, ks.reserved.Tokens), 0)
 	return h, true
+}
+
+// satAdd adds non-negative counts, stopping at the largest int64 instead
+// of wrapping to a negative sum that any limit would admit.
+func satAdd(a, b int64) int64 {
+	if s := a + b; s >= a {
+		return s
+	}
+	return math.MaxInt64
 }
 
 // Remaining reports, per budget of the policy, what is left in the current
