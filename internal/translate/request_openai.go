@@ -30,6 +30,28 @@ type Options struct {
 	// OpenAI-format upstream: "max_tokens", or "max_completion_tokens"
 	// (also for ""; what OpenAI's reasoning models require).
 	MaxTokensField string
+	// Strict refuses every field that cannot be translated, the hints
+	// that are otherwise dropped included (a route's "translate: strict").
+	Strict bool
+	// Reasoning says the target model reasons (the model catalogue's
+	// word): reasoning settings are translated only then, since models
+	// that do not reason refuse them.
+	Reasoning bool
+	// Dropped, when set, receives the request paths of the hint fields
+	// the translation left out, for the x-credflow-dropped header and the
+	// request log.
+	Dropped *[]string
+}
+
+// drop records a hint left out, or refuses it under Strict.
+func (o *Options) drop(path, to, why string) error {
+	if o.Strict {
+		return untranslatable(path, to, why+" (this route translates strictly: remove the field, or drop \"translate: strict\" from the route)")
+	}
+	if o.Dropped != nil {
+		*o.Dropped = append(*o.Dropped, path)
+	}
+	return nil
 }
 
 const (
