@@ -115,6 +115,10 @@ type Provider struct {
 	// the default for openai and azure-openai) or "max_tokens" (what most
 	// OpenAI-compatible servers read; their default).
 	MaxTokensField string `yaml:"max_tokens_field"`
+	// Responses declares that an openai-compatible server speaks the
+	// OpenAI Responses API, so Responses requests pass through to it;
+	// otherwise credflow translates them to Chat Completions.
+	Responses bool `yaml:"responses"`
 	// Mock configures the built-in mock provider.
 	Mock MockOptions `yaml:"mock"`
 }
@@ -137,6 +141,8 @@ type MockOptions struct {
 
 // PriceOverride is a model's price in USD per 1M tokens (decimal strings,
 // "0.15") and its limits in tokens; empty or 0 keeps the table's value.
+// Reasoning says whether the model reasons (a translated request carries
+// a reasoning effort only then); unset keeps the table's word.
 type PriceOverride struct {
 	Input      string `yaml:"input"`
 	Output     string `yaml:"output"`
@@ -144,15 +150,23 @@ type PriceOverride struct {
 	CacheWrite string `yaml:"cache_write"`
 	Context    int    `yaml:"context"`
 	MaxOutput  int    `yaml:"max_output"`
+	Reasoning  *bool  `yaml:"reasoning"`
 }
 
 // Route sends a requested model to an ordered list of targets. Model is an
 // exact name or a glob ("claude-*"); a target is "provider" (same model
-// name upstream) or "provider/upstream-model".
+// name upstream) or "provider/upstream-model". Translate "strict" refuses
+// every field a translation between the OpenAI and Anthropic formats
+// cannot carry, the hints otherwise dropped (and reported) included.
 type Route struct {
-	Model   string   `yaml:"model"`
-	Targets []string `yaml:"targets"`
+	Model     string   `yaml:"model"`
+	Targets   []string `yaml:"targets"`
+	Translate string   `yaml:"translate"`
 }
+
+// TranslateStrict is the Route.Translate mode that refuses every field a
+// translation would drop.
+const TranslateStrict = "strict"
 
 // Defaults.
 const (
@@ -480,6 +494,10 @@ func (c *Config) validate() []Problem {
 				probs = append(probs, Problem{Line: line, Field: fmt.Sprintf("routes[%d].targets", i), Msg: fmt.Sprintf("target %q names provider %q, which is not defined under providers:", t, prov)})
 			}
 		}
+		if r.Translate != "" && r.Translate != TranslateStrict {
+			probs = append(probs, Problem{Line: c.routeKeyLine(i, "translate"), Field: fmt.Sprintf("routes[%d].translate", i),
+				Msg: fmt.Sprintf("unknown translate mode %q; use \"strict\" (refuse every field the other API cannot take, hints included) or leave it out (drop hints and report them in the x-credflow-dropped header)", r.Translate)})
+		}
 	}
 	return probs
 }
@@ -500,6 +518,31 @@ func (c *Config) routeLine(i int) int {
 		}
 	}
 	return 1
+}
+
+// routeKeyLine finds the line of key in the i-th route, else the route's.
+func (c *Config) routeKeyLine(i int, key string) int {
+	line := c.routeLine(i)
+	if c.root == nil || len(c.root.Content) == 0 {
+		return line
+	}
+	n := c.root.Content[0]
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value != "routes" {
+			continue
+		}
+		seq := n.Content[j+1]
+		if seq.Kind != yaml.SequenceNode || i >= len(seq.Content) {
+			break
+		}
+		r := seq.Content[i]
+		for k := 0; k+1 < len(r.Content); k += 2 {
+			if r.Content[k].Value == key {
+				return r.Content[k].Line
+			}
+		}
+	}
+	return line
 }
 
 // Line finds the line of the node at path (mapping keys), falling back to

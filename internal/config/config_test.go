@@ -261,6 +261,26 @@ func TestValidationProblemLines(t *testing.T) {
 				"  grace: soon\n",
 			line: 2, contains: `invalid duration "soon"`,
 		},
+		{
+			name: "unknown translate mode",
+			yaml: "providers:\n" +
+				"  mock: {type: mock}\n" +
+				"routes:\n" +
+				"  - model: mock*\n" +
+				"    targets: [mock]\n" +
+				"  - model: gpt-*\n" +
+				"    targets: [mock]\n" +
+				"    translate: lenient\n",
+			line: 8, field: "routes[1].translate", contains: `unknown translate mode "lenient"; use "strict"`,
+		},
+		{
+			name: "reasoning not a boolean",
+			yaml: "prices:\n" +
+				"  ollama/qwen3:\n" +
+				"    input: \"0\"\n" +
+				"    reasoning: sometimes\n",
+			line: 4, contains: "sometimes",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -475,5 +495,29 @@ func TestVaultFilePath(t *testing.T) {
 	c.Vault.File = "/elsewhere/v.age"
 	if got := c.VaultFilePath("/data"); got != "/elsewhere/v.age" {
 		t.Errorf("absolute: %q", got)
+	}
+}
+
+// A route's translate mode and a price's reasoning flag parse.
+func TestTranslateAndReasoningParse(t *testing.T) {
+	cfg, err := config.Parse([]byte("providers:\n  mock: {type: mock}\nroutes:\n  - model: gpt-*\n    targets: [mock]\n    translate: strict\n"+
+		"prices:\n  ollama/qwen3: {reasoning: true}\n  gpt-4o: {input: \"1\"}\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r *config.Route
+	for i := range cfg.Routes {
+		if cfg.Routes[i].Model == "gpt-*" {
+			r = &cfg.Routes[i]
+		}
+	}
+	if r == nil || r.Translate != config.TranslateStrict {
+		t.Errorf("routes = %+v", cfg.Routes)
+	}
+	if q := cfg.Prices["ollama/qwen3"].Reasoning; q == nil || !*q {
+		t.Errorf("ollama/qwen3 reasoning = %v", q)
+	}
+	if q := cfg.Prices["gpt-4o"].Reasoning; q != nil {
+		t.Errorf("gpt-4o reasoning = %v, want unset", *q)
 	}
 }

@@ -98,6 +98,9 @@ type call struct {
 	body []byte
 	// settled: the cost is in ev and the reservation settled (settle).
 	settled bool
+	// dropped lists the request paths of hint fields a translation left
+	// out (x-credflow-dropped, and the request log).
+	dropped []string
 }
 
 func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
@@ -162,10 +165,13 @@ func (s *Server) account(c *call) {
 	}
 	s.bus.Publish(c.ev)
 	if s.log.Enabled(context.Background(), levelFor(c.ev.Status)) {
-		s.log.Log(context.Background(), levelFor(c.ev.Status), "request",
-			"id", c.ev.ID, "endpoint", c.ev.Endpoint, "key", c.ev.Key, "model", c.ev.Model,
+		args := []any{"id", c.ev.ID, "endpoint", c.ev.Endpoint, "key", c.ev.Key, "model", c.ev.Model,
 			"provider", c.ev.Provider, "status", c.ev.Status, "stream", c.ev.Stream,
-			"in", c.ev.InputTokens, "out", c.ev.OutputTokens, "estimated", c.ev.Estimated, "ms", c.ev.LatencyMS, "err", c.ev.Error)
+			"in", c.ev.InputTokens, "out", c.ev.OutputTokens, "estimated", c.ev.Estimated, "ms", c.ev.LatencyMS, "err", c.ev.Error}
+		if len(c.dropped) > 0 {
+			args = append(args, "dropped", translate.SummarizeDropped(c.dropped))
+		}
+		s.log.Log(context.Background(), levelFor(c.ev.Status), "request", args...)
 	}
 }
 
@@ -290,17 +296,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 	for i, t := range targets {
 		p := st.providers[t.Provider]
 		c.ev.Provider, c.ev.UpstreamModel = t.Provider, t.Model
+		if c.endpoint == provider.CountTokens && p.Format() == provider.FormatOpenAI {
+			return s.countTokens(w, c, t, body) // OpenAI has no counting endpoint
+		}
 		if !p.HasCredential() {
 			sec := st.cfg.Providers[t.Provider].Secret
 			lastErr = &apiError{Status: http.StatusServiceUnavailable, Code: "provider_key_missing",
 				Message: fmt.Sprintf("provider %q has no key: vault secret %q is missing; run 'credflow secrets set %s' (a running gateway reloads it)", t.Provider, sec, sec)}
 			continue
 		}
+		c.dropped = c.dropped[:0]
 		up, ureq, aerr := s.prepare(st, p, c, t, body, stream, r.Header)
 		if aerr != nil {
 			// A request that cannot be expressed for this provider is the
 			// client's problem, not the provider's health: no fallback.
 			return fail(aerr)
+		}
+		if len(c.dropped) > 0 {
+			w.Header().Set("X-Credflow-Dropped", translate.SummarizeDropped(c.dropped))
+		} else {
+			delete(w.Header(), "X-Credflow-Dropped")
 		}
 		resp, err := p.Send(r.Context(), ureq)
 		if err != nil {
@@ -401,6 +416,9 @@ type upstream struct {
 	translated   bool
 	includeUsage bool // the client asked for OpenAI's usage chunk
 	clientModel  string
+	// responses is set when a Responses API request was translated: the
+	// response is built from the upstream's in the Responses shape.
+	responses *translate.ResponseMeta
 }
 
 // prepare builds the upstream request: a pass-through with only the model
@@ -420,6 +438,9 @@ func (s *Server) prepare(st *state, p provider.Provider, c *call, t route.Target
 		return &apiError{Status: http.StatusBadRequest, Message: err.Error()}
 	}
 	var err error
+	if c.endpoint == provider.Responses && !speaksResponses(p, up.format) {
+		return s.prepareResponses(st, p, c, t, body, up, req)
+	}
 	if up.format == c.client {
 		if !p.Supports(c.endpoint) {
 			return nil, nil, &apiError{Status: http.StatusBadRequest, Code: "unsupported_endpoint",
@@ -442,15 +463,14 @@ func (s *Server) prepare(st *state, p provider.Provider, c *call, t route.Target
 	switch {
 	case c.endpoint == provider.ChatCompletions && up.format == provider.FormatAnthropic:
 		req.Endpoint = provider.Messages
-		req.Body, err = translate.OpenAIRequestToAnthropic(body, translate.Options{Model: t.Model, DefaultMaxTokens: st.cfg.Server.DefaultMaxTokens})
+		req.Body, err = translate.OpenAIRequestToAnthropic(body, st.translateOptions(c, t))
 		if err == nil && stream {
 			raw, _, _ := jsonx.Get(body, "stream_options")
 			up.includeUsage = bytes.Contains(raw, []byte(`"include_usage":true`)) || bytes.Contains(raw, []byte(`"include_usage": true`))
 		}
 	case c.endpoint == provider.Messages && up.format == provider.FormatOpenAI:
 		req.Endpoint = provider.ChatCompletions
-		req.Body, err = translate.AnthropicRequestToOpenAI(body, translate.Options{Model: t.Model, DefaultMaxTokens: st.cfg.Server.DefaultMaxTokens,
-			MaxTokensField: st.cfg.Providers[t.Provider].MaxTokensField})
+		req.Body, err = translate.AnthropicRequestToOpenAI(body, st.translateOptions(c, t))
 		if err == nil && stream {
 			req.Body, _, err = withUsage(req.Body)
 		}

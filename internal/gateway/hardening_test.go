@@ -265,6 +265,7 @@ providers:
   up:
     type: openai-compatible
     base_url: `+up.URL+`
+    responses: true
 routes:
   - model: gpt-x
     targets: [up]

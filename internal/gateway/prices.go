@@ -22,7 +22,8 @@ func PriceTable(cfg *config.Config) *pricing.Table {
 				k = t.ProviderFor(pc.Type, pc.BaseURL) + "/" + model
 			}
 		}
-		o[k] = pricing.Override{Input: v.Input, Output: v.Output, CacheRead: v.CacheRead, CacheWrite: v.CacheWrite, Context: v.Context, MaxOutput: v.MaxOutput}
+		o[k] = pricing.Override{Input: v.Input, Output: v.Output, CacheRead: v.CacheRead, CacheWrite: v.CacheWrite, Context: v.Context, MaxOutput: v.MaxOutput,
+			Reasoning: v.Reasoning}
 	}
 	return t.With(o)
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,12 +72,11 @@ func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstr
 	var callErr error
 	if status >= 300 {
 		callErr = fmt.Errorf("provider %q answered %d", c.ev.Provider, status)
-		if up.translated {
-			if up.format == provider.FormatAnthropic {
-				body = translate.AnthropicErrorToOpenAI(status, body)
-			} else {
-				body = translate.OpenAIErrorToAnthropic(status, body)
-			}
+		switch {
+		case up.format == provider.FormatAnthropic && c.client == provider.FormatOpenAI:
+			body = translate.AnthropicErrorToOpenAI(status, body)
+		case up.format == provider.FormatOpenAI && c.client == provider.FormatAnthropic:
+			body = translate.OpenAIErrorToAnthropic(status, body)
 		}
 		// Providers echo what they were sent ("Incorrect API key
 		// provided: sk-…"): the real key must not reach the client.
@@ -85,9 +85,12 @@ func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstr
 		tapBody(up.format, body, &c.usage)
 		if up.translated {
 			var terr error
-			if up.format == provider.FormatAnthropic {
+			switch {
+			case up.responses != nil:
+				body, terr = responsesBody(up, body)
+			case up.format == provider.FormatAnthropic:
 				body, terr = translate.AnthropicResponseToOpenAI(body, up.clientModel)
-			} else {
+			default:
 				body, terr = translate.OpenAIResponseToAnthropic(body, up.clientModel)
 			}
 			if terr != nil {
@@ -141,13 +144,20 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		return wr.WriteEvent(ev)
 	}
 	var tr translate.StreamTranslator
-	if up.translated {
-		if up.format == provider.FormatAnthropic {
-			tr = translate.NewAnthropicToOpenAIStream(up.clientModel, up.includeUsage)
-		} else {
-			tr = translate.NewOpenAIToAnthropicStream(up.clientModel)
-		}
+	var rs *translate.ResponsesStream
+	switch {
+	case up.responses != nil && up.format == provider.FormatAnthropic:
+		rs = translate.NewMessagesToResponsesStream(up.responses)
+		tr = rs
+	case up.responses != nil:
+		rs = translate.NewChatToResponsesStream(up.responses)
+		tr = rs
+	case up.translated && up.format == provider.FormatAnthropic:
+		tr = translate.NewAnthropicToOpenAIStream(up.clientModel, up.includeUsage)
+	case up.translated:
+		tr = translate.NewOpenAIToAnthropicStream(up.clientModel)
 	}
+	forwarded := 0 // events passed through, for a Responses error event's sequence_number
 	dropUsage := !up.translated && up.format == provider.FormatOpenAI && !up.includeUsage
 	var werr error
 	for {
@@ -163,9 +173,14 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 			// rather than leave it waiting for an end that never comes.
 			s.log.Warn("upstream stream ended abruptly", "id", c.ev.ID, "provider", c.ev.Provider, "err", c.st.scrub(err))
 			cut := &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("provider %q stream was cut: %v", c.ev.Provider, c.st.scrub(err))}
-			if c.client == provider.FormatAnthropic {
+			switch {
+			case rs != nil:
+				rs.Fail(emit, "server_error", cut.Message)
+			case c.endpoint == provider.Responses:
+				emit(llmapi.Event{Name: "error", Data: responsesErrorEvent("server_error", cut.Message, forwarded)})
+			case c.client == provider.FormatAnthropic:
 				emit(llmapi.Event{Name: "error", Data: errorBody(provider.FormatAnthropic, cut)})
-			} else {
+			default:
 				emit(llmapi.Event{Data: errorBody(provider.FormatOpenAI, cut)})
 			}
 			return http.StatusOK, fmt.Errorf("stream cut: %v", c.st.scrub(err))
@@ -176,6 +191,7 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		} else if dropUsage && isUsageOnlyChunk(ev.Data) {
 			continue
 		} else {
+			forwarded++
 			werr = emit(ev)
 		}
 		if werr != nil {
@@ -189,6 +205,29 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		}
 	}
 	return http.StatusOK, nil
+}
+
+// responsesBody translates a non-streaming upstream answer to a Responses
+// API response object.
+func responsesBody(up *upstream, body []byte) ([]byte, error) {
+	var res *translate.Result
+	var err error
+	if up.format == provider.FormatAnthropic {
+		res, err = translate.MessagesResponseToResult(body)
+	} else {
+		res, err = translate.ChatResponseToResult(body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return translate.ResultToResponses(res, up.responses), nil
+}
+
+// responsesErrorEvent is a Responses stream's "error" event.
+func responsesErrorEvent(code, msg string, seq int) []byte {
+	b, _ := json.Marshal(llmapi.ResponsesErrorEvent{Type: "error", SequenceNumber: seq,
+		Error: llmapi.ResponsesErrorDetail{Type: "server_error", Code: code, Message: msg}})
+	return b
 }
 
 // errorMember marks events that may carry an error: OpenAI's {"error":…},

@@ -10,6 +10,10 @@
 // models.dev file. Users override any price or context window in config
 // (Table.With).
 //
+// The table also says whether a model reasons (Price.Reasoning), which
+// decides whether a translated request may carry a reasoning effort:
+// models that do not reason refuse one.
+//
 // A model the table does not know has an unknown price, never a zero price:
 // Lookup and Cost return ok=false and callers report "unknown". A zero price
 // that the table does state (free models such as OpenRouter's ":free"
@@ -262,6 +266,12 @@ type Price struct {
 	// completion.
 	Context, MaxInput, MaxOutput int
 
+	// Reasoning says the model reasons (takes a reasoning effort, or
+	// thinking), as the catalogue or a user override states it;
+	// ReasoningKnown whether either says. A model nobody describes does
+	// not reason as far as credflow is concerned.
+	Reasoning, ReasoningKnown bool
+
 	// Provider and Model name the table entry that matched (the models.dev
 	// provider id and model id), e.g. "openai", "gpt-4o" for a request for
 	// gpt-4o-2099-01-01. Model is the requested id when only an override
@@ -409,8 +419,9 @@ type (
 		Models map[string]fileModel `json:"models"`
 	}
 	fileModel struct {
-		Cost  *fileCost  `json:"cost,omitempty"`
-		Limit *fileLimit `json:"limit,omitempty"`
+		Cost      *fileCost  `json:"cost,omitempty"`
+		Limit     *fileLimit `json:"limit,omitempty"`
+		Reasoning *bool      `json:"reasoning,omitempty"`
 	}
 	fileCost struct {
 		Input      json.Number `json:"input,omitempty"`
@@ -522,6 +533,9 @@ func (fm fileModel) price(pid, mid string) (*Price, error) {
 			return nil, errors.New("negative limit")
 		}
 		p.Context, p.MaxInput, p.MaxOutput = l.Context, l.Input, l.Output
+	}
+	if fm.Reasoning != nil {
+		p.Reasoning, p.ReasoningKnown = *fm.Reasoning, true
 	}
 	return p, nil
 }
@@ -845,13 +859,15 @@ func (t *Table) hit(id string, e *Price, name string) (Price, bool) {
 	return p, true
 }
 
-// Override is a user's price or limits for one model, from config. Prices
-// are USD per 1M tokens as decimal strings ("0.15", "$2.50"), parsed
-// exactly (ParseUSD); "" keeps the table's value. Limits are tokens; 0
-// keeps the table's value.
+// Override is a user's price, limits or capabilities for one model, from
+// config. Prices are USD per 1M tokens as decimal strings ("0.15",
+// "$2.50"), parsed exactly (ParseUSD); "" keeps the table's value. Limits
+// are tokens; 0 keeps the table's value. Reasoning, when set, says whether
+// the model reasons (nil keeps the table's word).
 type Override struct {
 	Input, Output, CacheRead, CacheWrite string
 	Context, MaxOutput                   int
+	Reasoning                            *bool
 }
 
 // Validate reports the first field that does not parse. With does not fail
@@ -877,6 +893,7 @@ func (o Override) Validate() error {
 type ovr struct {
 	fields             [4]ovrField // input, output, cache_read, cache_write
 	context, maxOutput int
+	reasoning          *bool
 	bad                bool // a price did not parse
 }
 
@@ -886,7 +903,7 @@ type ovrField struct {
 }
 
 func parseOverride(o Override) *ovr {
-	r := &ovr{context: max(o.Context, 0), maxOutput: max(o.MaxOutput, 0)}
+	r := &ovr{context: max(o.Context, 0), maxOutput: max(o.MaxOutput, 0), reasoning: o.Reasoning}
 	for i, s := range []string{o.Input, o.Output, o.CacheRead, o.CacheWrite} {
 		if strings.TrimSpace(s) == "" {
 			continue
@@ -906,6 +923,7 @@ func (o *ovr) apply(p Price) Price {
 		// A price the user wrote but that does not parse: the model's price
 		// is unknown, neither the table's nor zero.
 		limits := Price{Context: p.Context, MaxInput: p.MaxInput, MaxOutput: p.MaxOutput,
+			Reasoning: p.Reasoning, ReasoningKnown: p.ReasoningKnown,
 			Provider: p.Provider, Model: p.Model, Overridden: true}
 		p = limits
 	}
@@ -926,6 +944,9 @@ func (o *ovr) apply(p Price) Price {
 	}
 	if o.maxOutput > 0 {
 		p.MaxOutput, p.Overridden = o.maxOutput, true
+	}
+	if o.reasoning != nil {
+		p.Reasoning, p.ReasoningKnown, p.Overridden = *o.reasoning, true, true
 	}
 	return p
 }

@@ -546,3 +546,55 @@ func TestParseRejects(t *testing.T) {
 		t.Errorf("x/m = %+v, %v", p, ok)
 	}
 }
+
+// The table says which models reason; an override may say it for a model
+// the table does not know, or correct it. Nobody's word: not reasoning.
+func TestReasoning(t *testing.T) {
+	tab := Default()
+	for _, c := range []struct {
+		prov, model   string
+		reason, known bool
+	}{
+		{"openai", "gpt-5.4", true, true},
+		{"openai", "gpt-5", true, true}, // stated at azure only in the snapshot
+		{"openai", "gpt-4o", false, true},
+		{"openai", "gpt-4o-2099-01-01", false, true},
+		{"anthropic", "claude-sonnet-4-5", true, true},
+		{"deepseek", "deepseek-reasoner", true, true},
+		{"deepseek", "deepseek-chat", false, true},
+	} {
+		p, ok := tab.Lookup(c.prov, c.model)
+		if !ok || p.Reasoning != c.reason || p.ReasoningKnown != c.known {
+			t.Errorf("%s/%s: reasoning %v known %v (ok %v); want %v %v", c.prov, c.model, p.Reasoning, p.ReasoningKnown, ok, c.reason, c.known)
+		}
+	}
+	yes, no := true, false
+	over := tab.With(map[string]Override{
+		"local/qwen3": {Input: "0", Output: "0", Reasoning: &yes},
+		"gpt-4o":      {Reasoning: &yes},
+		"gpt-5.4":     {Input: "1", Reasoning: &no},
+		"llama3":      {Input: "0", Output: "0"},
+	})
+	for _, c := range []struct {
+		prov, model   string
+		reason, known bool
+	}{
+		{"http://127.0.0.1:11434/v1", "qwen3", true, true},
+		{"openai", "gpt-4o", true, true},
+		{"openai", "gpt-5.4", false, true},
+		{Local, "llama3", false, false},
+	} {
+		p, ok := over.Lookup(c.prov, c.model)
+		if !ok || p.Reasoning != c.reason || p.ReasoningKnown != c.known || !p.Overridden {
+			t.Errorf("override %s/%s: %+v, %v; want reasoning %v known %v", c.prov, c.model, p, ok, c.reason, c.known)
+		}
+	}
+	// A price that does not parse keeps the model's capabilities.
+	bad := tab.With(map[string]Override{"gpt-5.4": {Input: "cheap"}})
+	if p, _ := bad.Find("openai", "gpt-5.4"); !p.Reasoning || p.Priced() {
+		t.Errorf("gpt-5.4 with an invalid price = %+v", p)
+	}
+	if _, err := Parse([]byte(`{"providers":{"x":{"name":"X","models":{"m":{"cost":{"input":1,"output":1},"reasoning":"yes"}}}}}`)); err == nil {
+		t.Error("Parse accepted a reasoning flag that is not a boolean")
+	}
+}

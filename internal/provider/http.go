@@ -18,9 +18,11 @@ type httpProvider struct {
 	key        string
 	needsKey   bool
 	apiVersion string
-	headers    map[string]string
-	client     *http.Client
-	timeout    time.Duration
+	// responses: an openai-compatible server that speaks the Responses API.
+	responses bool
+	headers   map[string]string
+	client    *http.Client
+	timeout   time.Duration
 	// lean, when set, sends calls through the Transport's lean client.
 	lean *leanTarget
 }
@@ -35,7 +37,11 @@ func (p *httpProvider) Supports(e Endpoint) bool {
 	case "anthropic":
 		return e == Messages || e == CountTokens
 	case "azure-openai":
-		return e == ChatCompletions || e == Completions || e == Embeddings
+		return e == ChatCompletions || e == Completions || e == Embeddings || e == Responses
+	case "openai-compatible":
+		// Few compatible servers have the Responses API: only those the
+		// config says do get it as it is; the rest get it translated.
+		return e.Format() == FormatOpenAI && (e != Responses || p.responses)
 	}
 	return e.Format() == FormatOpenAI
 }
@@ -46,6 +52,11 @@ func (p *httpProvider) url(r *Request) string {
 	case "anthropic":
 		return base + "/v1/" + string(r.Endpoint)
 	case "azure-openai":
+		if r.Endpoint == Responses {
+			// Azure serves the Responses API only on its v1 surface, with
+			// the deployment in the body's model.
+			return base + "/openai/v1/responses"
+		}
 		return base + "/openai/deployments/" + url.PathEscape(r.Model) + "/" + string(r.Endpoint) + "?api-version=" + url.QueryEscape(p.apiVersion)
 	}
 	return base + "/" + string(r.Endpoint)
@@ -79,7 +90,7 @@ func (p *httpProvider) sendHTTP(ctx context.Context, r *Request) (*http.Response
 		req.Header.Set("Accept", "application/json")
 	}
 	for _, h := range ForwardedHeaders {
-		if v := r.Header.Values(h); len(v) > 0 {
+		if v := r.Header.Values(h); len(v) > 0 && ForwardsHeader(h, p.format) {
 			req.Header[h] = v
 		}
 	}

@@ -287,12 +287,33 @@ func TestAzureOpenAI(t *testing.T) {
 		t.Errorf("URL = %q, want %q", u.last(t).URL, want)
 	}
 
+	// The Responses API lives on Azure's v1 surface, the deployment in the
+	// body.
+	send(t, p, &provider.Request{Endpoint: provider.Responses, Model: "dep", Body: []byte(`{"model":"dep"}`)})
+	if want := "/openai/v1/responses"; u.last(t).URL != want {
+		t.Errorf("URL = %q, want %q", u.last(t).URL, want)
+	}
+
 	for e, want := range map[provider.Endpoint]bool{
 		provider.ChatCompletions: true, provider.Completions: true, provider.Embeddings: true,
-		provider.Messages: false, provider.CountTokens: false, provider.Responses: false,
+		provider.Messages: false, provider.CountTokens: false, provider.Responses: true,
 	} {
 		if got := p.Supports(e); got != want {
 			t.Errorf("azure: Supports(%s) = %v, want %v", e, got, want)
+		}
+	}
+}
+
+// An OpenAI-compatible server gets Responses API requests as they are
+// only when the config says it speaks the API.
+func TestCompatibleResponses(t *testing.T) {
+	for _, declared := range []bool{false, true} {
+		p := mustNew(t, "c", config.Provider{Type: "openai-compatible", BaseURL: "http://127.0.0.1:1/v1", Responses: declared}, "", nil)
+		if got := p.Supports(provider.Responses); got != declared {
+			t.Errorf("responses: %v: Supports(responses) = %v", declared, got)
+		}
+		if !p.Supports(provider.ChatCompletions) {
+			t.Error("chat completions not supported")
 		}
 	}
 }
@@ -600,5 +621,54 @@ func TestUpstreamErrorStatusPassesThrough(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusTooManyRequests || string(body) != `{"error":{"type":"rate_limit_error"}}` {
 		t.Errorf("got %d %q", resp.StatusCode, body)
+	}
+}
+
+// Each API's own headers reach only an upstream of that API, through the
+// lean client and through net/http alike: Claude Code's anthropic-version
+// and anthropic-beta do not go to an OpenAI-format server when its
+// request is translated, nor openai-beta to Anthropic. Headers the
+// provider's config sets are sent regardless.
+func TestForwardedHeadersByAPI(t *testing.T) {
+	u := newUpstream(t)
+	client := http.Header{
+		"Anthropic-Version": {"2023-06-01"},
+		"Anthropic-Beta":    {"claude-code-20250219,context-management-2025-06-27"},
+		"Openai-Beta":       {"assistants=v2"},
+	}
+	for _, tr := range []http.RoundTripper{newTransport(t), &http.Transport{}} {
+		for _, c := range []struct {
+			cfg        config.Provider
+			ep         provider.Endpoint
+			want, gone []string
+		}{
+			{config.Provider{Type: "openai", BaseURL: u.srv.URL + "/v1"}, provider.ChatCompletions,
+				[]string{"Openai-Beta"}, []string{"Anthropic-Version", "Anthropic-Beta"}},
+			{config.Provider{Type: "openai-compatible", BaseURL: u.srv.URL + "/v1"}, provider.ChatCompletions,
+				[]string{"Openai-Beta"}, []string{"Anthropic-Version", "Anthropic-Beta"}},
+			{config.Provider{Type: "azure-openai", BaseURL: u.srv.URL, APIVersion: "2024-10-21"}, provider.ChatCompletions,
+				[]string{"Openai-Beta"}, []string{"Anthropic-Version", "Anthropic-Beta"}},
+			{config.Provider{Type: "anthropic", BaseURL: u.srv.URL}, provider.Messages,
+				[]string{"Anthropic-Version", "Anthropic-Beta"}, []string{"Openai-Beta"}},
+			{config.Provider{Type: "openai-compatible", BaseURL: u.srv.URL + "/v1", Headers: map[string]string{"anthropic-beta": "configured"}}, provider.ChatCompletions,
+				[]string{"Openai-Beta", "Anthropic-Beta"}, []string{"Anthropic-Version"}},
+		} {
+			p := mustNew(t, "p", c.cfg, "k", tr)
+			send(t, p, &provider.Request{Endpoint: c.ep, Model: "m", Body: []byte(`{}`), Header: client})
+			got := u.last(t).Header
+			for _, h := range c.want {
+				if got.Get(h) == "" {
+					t.Errorf("%s (%T): %s not sent", c.cfg.Type, tr, h)
+				}
+			}
+			for _, h := range c.gone {
+				if v := got.Get(h); v != "" {
+					t.Errorf("%s (%T): %s: %q sent to the other API's upstream", c.cfg.Type, tr, h, v)
+				}
+			}
+			if v := got.Get("Anthropic-Beta"); c.cfg.Headers != nil && v != "configured" {
+				t.Errorf("configured anthropic-beta = %q", v)
+			}
+		}
 	}
 }

@@ -179,6 +179,9 @@ func (p *httpProvider) sendLean(ctx context.Context, r *Request) (*http.Response
 			b = appendHeader(b, h, v)
 			continue
 		}
+		if !ForwardsHeader(h, p.format) {
+			continue // another API's header (a configured one was written above)
+		}
 		vals := r.Header[h]
 		if anthVersion && (len(vals) == 0 || vals[0] == "") {
 			b = appendHeader(b, h, p.apiVersion)

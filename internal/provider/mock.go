@@ -55,6 +55,7 @@ type mockPrompt struct {
 		Content json.RawMessage `json:"content"`
 	} `json:"messages"`
 	Input         json.RawMessage `json:"input"`
+	Instructions  json.RawMessage `json:"instructions"`
 	Prompt        json.RawMessage `json:"prompt"`
 	StreamOptions struct {
 		IncludeUsage bool `json:"include_usage"`
@@ -128,6 +129,13 @@ func (m *Mock) Send(ctx context.Context, r *Request) (*http.Response, error) {
 	in := m.promptTokens(&p, model, r.Endpoint == Messages)
 	pieces := tokens.Split(model, reply)
 	id := m.seq.Add(1)
+	if r.Endpoint == Responses {
+		resp := newMockResponse(id, model, &p, r.Body)
+		if r.Stream {
+			return m.stream(ctx, func(w *sse) { m.responsesStream(w, resp, in, pieces) }), nil
+		}
+		return jsonResponse(http.StatusOK, resp.object("completed", []any{resp.message(reply, "completed")}, responsesUsage(in, len(pieces)))), nil
+	}
 	if r.Endpoint == Messages {
 		if r.Stream {
 			return m.stream(ctx, func(w *sse) { m.anthropicStream(w, id, model, in, pieces) }), nil
@@ -153,8 +161,32 @@ func PromptText(body []byte) string {
 	for _, m := range p.Messages {
 		b.WriteString(text(m.Content))
 	}
+	b.WriteString(text(p.Instructions))
 	b.WriteString(text(p.Prompt))
-	b.WriteString(text(p.Input))
+	b.WriteString(responsesInputText(p.Input))
+	return b.String()
+}
+
+// responsesInputText flattens a Responses API input (or an embeddings
+// input): a string, or items whose content and output count.
+func responsesInputText(raw json.RawMessage) string {
+	var items []struct {
+		Content   json.RawMessage `json:"content"`
+		Output    json.RawMessage `json:"output"`
+		Arguments string          `json:"arguments"`
+	}
+	if json.Unmarshal(raw, &items) != nil {
+		return text(raw)
+	}
+	var b strings.Builder
+	for _, it := range items {
+		b.WriteString(text(it.Content))
+		b.WriteString(text(it.Output))
+		b.WriteString(it.Arguments)
+	}
+	if b.Len() == 0 {
+		return text(raw)
+	}
 	return b.String()
 }
 
@@ -166,6 +198,22 @@ func lastUser(p *mockPrompt) string {
 	}
 	if s := text(p.Prompt); s != "" {
 		return s
+	}
+	// A Responses API input: a string, or items of which the last user
+	// message counts.
+	var items []struct {
+		Type    string          `json:"type"`
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+		Output  json.RawMessage `json:"output"`
+	}
+	if json.Unmarshal(p.Input, &items) == nil {
+		for i := len(items) - 1; i >= 0; i-- {
+			if items[i].Role == "user" && (items[i].Type == "" || items[i].Type == "message") {
+				return text(items[i].Content)
+			}
+		}
+		return ""
 	}
 	return text(p.Input)
 }
@@ -186,7 +234,7 @@ func (m *Mock) promptTokens(p *mockPrompt, model string, anthropic bool) int {
 		msgs[i] = tokens.Message{Role: msg.Role, Name: msg.Name, Content: text(msg.Content)}
 	}
 	if len(msgs) == 0 {
-		return tokens.Count(model, text(p.Prompt)+text(p.Input))
+		return tokens.Count(model, text(p.Instructions)+text(p.Prompt)+responsesInputText(p.Input))
 	}
 	return tokens.CountChat(model, msgs)
 }
@@ -408,4 +456,89 @@ func jsonResponse(status int, v any) *http.Response {
 		Body:          io.NopCloser(bytes.NewReader(data)),
 		ContentLength: int64(len(data)),
 	}
+}
+
+// mockResponse builds the mock's Responses API objects, echoing the
+// request's settings the way OpenAI does.
+type mockResponse struct {
+	id, msgID, model string
+	created          int64
+	echo             map[string]json.RawMessage
+}
+
+func newMockResponse(seq uint64, model string, p *mockPrompt, body []byte) *mockResponse {
+	r := &mockResponse{id: fmt.Sprintf("resp_mock%06d", seq), msgID: fmt.Sprintf("msg_mock%06d", seq), model: model,
+		created: time.Now().Unix(), echo: map[string]json.RawMessage{}}
+	var req map[string]json.RawMessage
+	json.Unmarshal(body, &req)
+	for _, k := range []string{"instructions", "max_output_tokens", "metadata", "parallel_tool_calls", "previous_response_id",
+		"reasoning", "store", "temperature", "text", "tool_choice", "tools", "top_p", "truncation", "user"} {
+		if v, ok := req[k]; ok && string(v) != "null" {
+			r.echo[k] = v
+		}
+	}
+	return r
+}
+
+func (r *mockResponse) object(status string, output []any, usage any) map[string]any {
+	o := map[string]any{
+		"id": r.id, "object": "response", "created_at": r.created, "status": status, "background": false,
+		"error": nil, "incomplete_details": nil, "instructions": nil, "max_output_tokens": nil, "model": r.model,
+		"output": output, "parallel_tool_calls": true, "previous_response_id": nil,
+		"reasoning": map[string]any{"effort": nil, "summary": nil}, "store": true, "temperature": 1.0,
+		"text": map[string]any{"format": map[string]string{"type": "text"}}, "tool_choice": "auto", "tools": []any{},
+		"top_p": 1.0, "truncation": "disabled", "usage": usage, "user": nil, "metadata": map[string]string{},
+	}
+	for k, v := range r.echo {
+		o[k] = v
+	}
+	return o
+}
+
+func (r *mockResponse) message(text, status string) map[string]any {
+	content := []any{}
+	if status == "completed" {
+		content = append(content, outputText(text))
+	}
+	return map[string]any{"id": r.msgID, "type": "message", "status": status, "content": content, "role": "assistant"}
+}
+
+func outputText(text string) map[string]any {
+	return map[string]any{"type": "output_text", "annotations": []any{}, "logprobs": []any{}, "text": text}
+}
+
+func responsesUsage(in, out int) map[string]any {
+	return map[string]any{"input_tokens": in, "input_tokens_details": map[string]int{"cached_tokens": 0},
+		"output_tokens": out, "output_tokens_details": map[string]int{"reasoning_tokens": 0}, "total_tokens": in + out}
+}
+
+// responsesStream writes a Responses API stream: the events OpenAI sends
+// for a one-message answer, each with its sequence_number, one delta per
+// chunk.
+func (m *Mock) responsesStream(s *sse, r *mockResponse, in int, pieces []string) {
+	seq := 0
+	event := func(typ string, fields map[string]any) {
+		fields["type"] = typ
+		fields["sequence_number"] = seq
+		seq++
+		s.event(typ, fields)
+	}
+	event("response.created", map[string]any{"response": r.object("in_progress", []any{}, nil)})
+	event("response.in_progress", map[string]any{"response": r.object("in_progress", []any{}, nil)})
+	event("response.output_item.added", map[string]any{"output_index": 0, "item": r.message("", "in_progress")})
+	event("response.content_part.added", map[string]any{"item_id": r.msgID, "output_index": 0, "content_index": 0, "part": outputText("")})
+	var text strings.Builder
+	for i, c := range m.chunks(pieces) {
+		if m.cut(s, i) {
+			return
+		}
+		s.pause()
+		text.WriteString(c)
+		event("response.output_text.delta", map[string]any{"item_id": r.msgID, "output_index": 0, "content_index": 0, "delta": c, "logprobs": []any{}})
+	}
+	full := text.String()
+	event("response.output_text.done", map[string]any{"item_id": r.msgID, "output_index": 0, "content_index": 0, "text": full, "logprobs": []any{}})
+	event("response.content_part.done", map[string]any{"item_id": r.msgID, "output_index": 0, "content_index": 0, "part": outputText(full)})
+	event("response.output_item.done", map[string]any{"output_index": 0, "item": r.message(full, "completed")})
+	event("response.completed", map[string]any{"response": r.object("completed", []any{r.message(full, "completed")}, responsesUsage(in, len(pieces)))})
 }

@@ -65,8 +65,8 @@ type Request struct {
 	Model  string
 	Body   []byte
 	Stream bool
-	// Header holds client headers worth forwarding (anthropic-version,
-	// anthropic-beta, openai-beta); never the client's credentials.
+	// Header holds the client's headers; only ForwardedHeaders of the
+	// provider's own API are sent on (never the client's credentials).
 	Header http.Header
 }
 
@@ -84,8 +84,24 @@ type Provider interface {
 	HasCredential() bool
 }
 
-// ForwardedHeaders are the client headers passed upstream.
+// ForwardedHeaders are the client headers passed upstream, each only to
+// an upstream of the API it belongs to (see ForwardsHeader).
 var ForwardedHeaders = []string{"Anthropic-Version", "Anthropic-Beta", "Openai-Beta"}
+
+// ForwardsHeader reports whether a client header in ForwardedHeaders goes
+// to an upstream of format f: Anthropic's headers only to Anthropic, and
+// OpenAI's only to OpenAI-format upstreams. A translated request must not
+// carry them: Claude Code's betas mean nothing to an OpenAI-compatible
+// server, and some refuse unknown headers.
+func ForwardsHeader(h string, f Format) bool {
+	switch h {
+	case "Anthropic-Version", "Anthropic-Beta":
+		return f == FormatAnthropic
+	case "Openai-Beta":
+		return f == FormatOpenAI
+	}
+	return false
+}
 
 // DefaultTimeout bounds the wait for an upstream's response headers.
 const DefaultTimeout = 5 * time.Minute
@@ -98,7 +114,7 @@ func New(name string, c config.Provider, key string, tr http.RoundTripper) (Prov
 		timeout = DefaultTimeout
 	}
 	h := &httpProvider{name: name, typ: c.Type, key: key, needsKey: c.Secret != "", headers: c.Headers,
-		client: &http.Client{Transport: tr}, timeout: timeout, apiVersion: c.APIVersion}
+		client: &http.Client{Transport: tr}, timeout: timeout, apiVersion: c.APIVersion, responses: c.Responses}
 	switch c.Type {
 	case "openai":
 		h.format, h.base = FormatOpenAI, orDefault(c.BaseURL, "https://api.openai.com/v1")

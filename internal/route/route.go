@@ -21,6 +21,9 @@ type Target struct {
 	Provider string
 	// Model is the upstream model name.
 	Model string
+	// Strict: the route says "translate: strict", so a translation
+	// refuses the hints it would otherwise drop.
+	Strict bool
 }
 
 // Table is an immutable routing table built from config.
@@ -33,6 +36,7 @@ type Table struct {
 type targetSpec struct {
 	provider string
 	model    string // empty: the requested model name
+	strict   bool
 }
 
 type globRoute struct {
@@ -53,7 +57,7 @@ func New(routes []config.Route, providers map[string]config.Provider) (*Table, e
 			if !t.providers[p] {
 				return nil, fmt.Errorf("route %q: target %q names unknown provider %q", r.Model, s, p)
 			}
-			specs = append(specs, targetSpec{provider: p, model: m})
+			specs = append(specs, targetSpec{provider: p, model: m, strict: r.Translate == config.TranslateStrict})
 		}
 		if strings.ContainsAny(r.Model, "*?") {
 			t.globs = append(t.globs, globRoute{pattern: r.Model, targets: specs})
@@ -101,7 +105,7 @@ func expand(specs []targetSpec, model string) []Target {
 		if m == "" {
 			m = model
 		}
-		out[i] = Target{Provider: s.provider, Model: m}
+		out[i] = Target{Provider: s.provider, Model: m, Strict: s.strict}
 	}
 	return out
 }

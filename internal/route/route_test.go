@@ -13,7 +13,7 @@ func TestResolve(t *testing.T) {
 	tbl, err := New([]config.Route{
 		{Model: "fast", Targets: []string{"groq/llama-3.1-8b-instant", "openai/gpt-4o-mini"}},
 		{Model: "claude-*", Targets: []string{"anthropic"}},
-		{Model: "gpt-*", Targets: []string{"openai"}},
+		{Model: "gpt-*", Targets: []string{"openai"}, Translate: config.TranslateStrict},
 		{Model: "*", Targets: []string{"mock"}},
 		{Model: "gpt-4o", Targets: []string{"mock/echo"}}, // exact beats the earlier glob
 	}, providers)
@@ -21,13 +21,13 @@ func TestResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string][]Target{
-		"fast":              {{"groq", "llama-3.1-8b-instant"}, {"openai", "gpt-4o-mini"}},
-		"claude-sonnet-4-5": {{"anthropic", "claude-sonnet-4-5"}},
-		"gpt-4.1":           {{"openai", "gpt-4.1"}},
-		"gpt-4o":            {{"mock", "echo"}},
-		"openai/o3":         {{"openai", "o3"}},
-		"meta/llama":        {{"mock", "meta/llama"}}, // "meta" is no provider: falls to the glob
-		"anything":          {{"mock", "anything"}},
+		"fast":              {{"groq", "llama-3.1-8b-instant", false}, {"openai", "gpt-4o-mini", false}},
+		"claude-sonnet-4-5": {{"anthropic", "claude-sonnet-4-5", false}},
+		"gpt-4.1":           {{"openai", "gpt-4.1", true}},
+		"gpt-4o":            {{"mock", "echo", false}},
+		"openai/o3":         {{"openai", "o3", false}},       // provider/model names no route: not strict
+		"meta/llama":        {{"mock", "meta/llama", false}}, // "meta" is no provider: falls to the glob
+		"anything":          {{"mock", "anything", false}},
 	}
 	for model, want := range cases {
 		got, err := tbl.Resolve(model)

@@ -15,17 +15,38 @@
 // blocks are ignored: they are response metadata that clients send back
 // with their history (Anthropic's "caller", OpenAI's "annotations").
 //
-// A few fields are dropped on purpose because they are hints that do not
-// change the output:
+// Fields that are only hints, where the other side has nothing to carry
+// them, are dropped, and their request paths appended to
+// Options.Dropped (the gateway names them in the x-credflow-dropped
+// response header and the request log; SummarizeDropped writes
+// system[1].cache_control and system[2].cache_control as
+// system[*].cache_control). With Options.Strict (a route's "translate:
+// strict") each of them is refused like any other untranslatable field.
+// They are, by request path:
 //
-//   - OpenAI → Anthropic: image_url.detail, prompt_cache_key,
+//   - OpenAI → Anthropic: messages[i].content[j].image_url.detail (low or
+//     high; auto is the default), prompt_cache_key,
 //     prompt_cache_retention, metadata (only meaningful with store),
-//     stream_options (the gateway reads include_usage itself),
-//     service_tier "auto"/"default", verbosity "medium" (the default).
-//   - Anthropic → OpenAI: cache_control (OpenAI caches prefixes by
-//     itself), service_tier, thinking blocks in the assistant history
-//     (OpenAI cannot take prior reasoning back), the "display" of a
-//     thinking config.
+//     stream_options.include_obfuscation (include_usage is honoured: the
+//     gateway writes the usage chunk itself), service_tier "auto" or
+//     "default", verbosity "medium" (the default), and messages[i].name.
+//     Anthropic has no participant names, and the name is not written
+//     into the text: that would change the prompt, and the model would
+//     imitate the prefix; a client that needs attribution puts it in the
+//     content.
+//   - Anthropic → OpenAI: cache_control wherever it is (system blocks,
+//     message blocks, blocks inside tool_result, tools; OpenAI caches
+//     prefixes by itself), context_management (its edits, such as Claude
+//     Code's clear_thinking, trim the history on Anthropic's side; the
+//     history goes as sent), tools[i].defer_loading (OpenAI chat has no
+//     tool search, so the definition is sent up front), service_tier,
+//     metadata members other than user_id, thinking.display (OpenAI chat
+//     returns no reasoning text), and, for a model that does not reason
+//     (Options.Reasoning false), thinking and output_config.effort.
+//
+// Thinking blocks in an assistant history are left out without a report:
+// they are the model's earlier output, which OpenAI chat cannot take
+// back, not something the client asked for.
 //
 // # OpenAI request → Anthropic request
 //
@@ -65,14 +86,16 @@
 //     plain text, prediction, web_search_options, store: true,
 //     service_tier other than auto/default, verbosity other than medium,
 //     custom tools and tool calls, allowed_tools tool choices, the
-//     deprecated functions/function_call and function role, a message
-//     name (Anthropic has no participant names), the json_object
-//     response format.
+//     deprecated functions/function_call and function role, the
+//     json_object response format.
 //
 // # Anthropic request → OpenAI request
 //
 //   - system → a first system message (text blocks joined by a blank
-//     line); each message's tool_result blocks → tool messages right
+//     line); a message with role "system" inside messages (not in the
+//     Messages API, but Claude Code sends one for model names it does not
+//     know) → a system message in place, its text blocks joined the same
+//     way; each message's tool_result blocks → tool messages right
 //     after the assistant turn (their text blocks joined the same way;
 //     is_error results get an "Error: " prefix, since OpenAI has no such
 //     flag), the rest of a user message → a user message; assistant text
@@ -83,18 +106,20 @@
 //     reasoning models require), or max_tokens when Options.MaxTokensField
 //     says so (most OpenAI-compatible servers); stream also sets
 //     stream_options.include_usage, because message_delta needs usage.
+//   - metadata.user_id → user.
 //   - thinking enabled → reasoning_effort by budget (< 4096 low, < 16384
 //     medium, else high); adaptive and disabled set nothing; an explicit
-//     output_config.effort wins (max → xhigh). Non-reasoning upstream
-//     models refuse reasoning_effort: that error reaches the client.
+//     output_config.effort wins (max → xhigh). Only when the model reasons
+//     (Options.Reasoning, from the model catalogue): models that do not
+//     reason refuse reasoning_effort, so for them thinking and
+//     output_config.effort are dropped hints (see above).
 //   - output_config.format json_schema → response_format json_schema,
 //     strict, named "response".
 //   - Refused (400): top_k, server tools and their blocks
 //     (server_tool_use, web search results, ...), search_result blocks,
 //     images or documents inside tool_result (OpenAI tool messages carry
 //     text only), Files API sources, url document sources, documents with
-//     citations enabled, container, mcp_servers, context_management,
-//     inference_geo.
+//     citations enabled, container, mcp_servers, inference_geo.
 //
 // # Responses and usage
 //

@@ -171,10 +171,11 @@ func TestAnthropicRequestToOpenAIGolden(t *testing.T) {
 		in, golden string
 		opt        Options
 	}{
-		{"wire/anthropic-request-claude-code.json", "anthropic-request-claude-code.to-openai.golden.json", Options{Model: "gpt-5.4"}},
+		{"wire/anthropic-request-claude-code.json", "anthropic-request-claude-code.to-openai.golden.json", Options{Model: "gpt-5.4", Reasoning: true}},
+		{"wire/anthropic-request-claude-code-2.1.328.json", "anthropic-request-claude-code-2.1.328.to-openai.golden.json", Options{Model: "gpt-5.4", Reasoning: true}},
 		{"wire/anthropic-exchange-tools.json#1.request.body", "anthropic-exchange-tools.to-openai.golden.json", Options{}},
 		{"wire/anthropic-count-tokens.json#with_tools.request", "anthropic-count-tokens.to-openai.golden.json", Options{}},
-		{"translate/anthropic-request-features.json", "anthropic-request-features.to-openai.golden.json", Options{}},
+		{"translate/anthropic-request-features.json", "anthropic-request-features.to-openai.golden.json", Options{Reasoning: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/credflow/credflow/internal/jsonx"
 	"github.com/credflow/credflow/pkg/llmapi"
 )
 
@@ -12,16 +13,22 @@ var anthropicRequestFields = map[string]bool{
 	"model": true, "max_tokens": true, "system": true, "messages": true, "metadata": true,
 	"stop_sequences": true, "stream": true, "temperature": true, "top_p": true, "top_k": true,
 	"tools": true, "tool_choice": true, "thinking": true, "output_config": true,
-	"output_format": true, "service_tier": true,
+	"output_format": true, "service_tier": true, "context_management": true,
 }
 
 // anthropicOnlyFields are Messages API features OpenAI chat lacks.
 var anthropicOnlyFields = map[string]string{
-	"container":          "OpenAI chat has no code execution containers",
-	"mcp_servers":        "OpenAI chat cannot call MCP servers",
-	"context_management": "OpenAI chat has no server-side context management",
-	"inference_geo":      "OpenAI chat cannot pin where inference runs per request",
+	"container":     "OpenAI chat has no code execution containers",
+	"mcp_servers":   "OpenAI chat cannot call MCP servers",
+	"inference_geo": "OpenAI chat cannot pin where inference runs per request",
 }
+
+// Why the Anthropic hints are dropped, for Options.Dropped and the
+// refusals of a strict route.
+const (
+	whyCacheControl = "OpenAI caches prompt prefixes by itself and has no cache breakpoints"
+	whyDeferLoading = "OpenAI chat has no tool search: the definition is sent up front, where deferred loading would have put it once found"
+)
 
 // AnthropicRequestToOpenAI translates a Messages API request body into a
 // chat completion request body. A field OpenAI chat cannot express
@@ -37,6 +44,19 @@ func AnthropicRequestToOpenAI(body []byte, opt Options) ([]byte, error) {
 	}
 	if req.TopK != nil {
 		return nil, untranslatable("top_k", toOpenAI, "OpenAI has no top-k sampling")
+	}
+	if raw, ok, _ := jsonx.Get(body, "context_management"); ok && !isNull(raw) {
+		// Its edits trim the history on Anthropic's side past a threshold;
+		// Claude Code's clear_thinking would find nothing to clear, as
+		// thinking never reaches OpenAI.
+		if err := opt.drop("context_management", toOpenAI, "OpenAI chat has no server-side context management: the history goes as sent"); err != nil {
+			return nil, err
+		}
+	}
+	if req.ServiceTier != "" {
+		if err := opt.drop("service_tier", toOpenAI, "Anthropic's service tiers (auto, standard_only) are not OpenAI's"); err != nil {
+			return nil, err
+		}
 	}
 	out := llmapi.ChatRequest{Model: req.Model, Temperature: req.Temperature, TopP: req.TopP}
 	if opt.Model != "" {
@@ -60,10 +80,13 @@ func AnthropicRequestToOpenAI(body []byte, opt Options) ([]byte, error) {
 	}
 	if req.Metadata != nil {
 		out.User = req.Metadata.UserID
+		if err := otherMetadata(body, &opt); err != nil {
+			return nil, err
+		}
 	}
 
 	if req.System != nil {
-		texts, err := textBlocks(req.System, "system", "system")
+		texts, err := textBlocks(req.System, "system", "system", &opt)
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +96,7 @@ func AnthropicRequestToOpenAI(body []byte, opt Options) ([]byte, error) {
 	}
 	for i := range req.Messages {
 		var err error
-		out.Messages, err = appendOpenAIMessages(out.Messages, &req.Messages[i], fmt.Sprintf("messages[%d]", i))
+		out.Messages, err = appendOpenAIMessages(out.Messages, &req.Messages[i], fmt.Sprintf("messages[%d]", i), &opt)
 		if err != nil {
 			return nil, err
 		}
@@ -82,29 +105,64 @@ func AnthropicRequestToOpenAI(body []byte, opt Options) ([]byte, error) {
 		out.Messages = []llmapi.ChatMessage{}
 	}
 
-	if err := anthropicToolsToOpenAI(&req, &out); err != nil {
+	if err := anthropicToolsToOpenAI(&req, &out, &opt); err != nil {
 		return nil, err
 	}
-	if err := anthropicOutputToOpenAI(&req, &out); err != nil {
+	if err := anthropicOutputToOpenAI(&req, &out, &opt); err != nil {
 		return nil, err
 	}
 	return marshal(out), nil
 }
 
+// otherMetadata drops the metadata members other than user_id (which
+// becomes user): Anthropic documents no others, and OpenAI's metadata
+// is only kept with stored completions.
+func otherMetadata(body []byte, opt *Options) error {
+	raw, _, _ := jsonx.Get(body, "metadata")
+	var bad error
+	jsonx.Fields(raw, func(key string, v []byte) bool {
+		if key != "user_id" && !isNull(v) {
+			bad = opt.drop("metadata."+key, toOpenAI, "OpenAI chat has no equivalent")
+		}
+		return bad == nil
+	})
+	return bad
+}
+
+// dropCacheControl reports a block's cache_control, which OpenAI has no
+// place for.
+func dropCacheControl(cc json.RawMessage, p string, opt *Options) error {
+	if isNull(cc) {
+		return nil
+	}
+	return opt.drop(p+".cache_control", toOpenAI, whyCacheControl)
+}
+
 // appendOpenAIMessages appends the OpenAI messages one Anthropic message
 // becomes: a user message's tool_result blocks turn into tool messages,
-// which must directly follow the assistant's tool calls.
-func appendOpenAIMessages(out []llmapi.ChatMessage, m *llmapi.MessageParam, p string) ([]llmapi.ChatMessage, error) {
+// which must directly follow the assistant's tool calls. A system message
+// (which the Messages API does not define, but Claude Code sends for
+// models it does not know) becomes an OpenAI system message in place.
+func appendOpenAIMessages(out []llmapi.ChatMessage, m *llmapi.MessageParam, p string, opt *Options) ([]llmapi.ChatMessage, error) {
 	switch m.Role {
 	case "user", "assistant":
+	case "system":
+		texts, err := textBlocks(&m.Content, p+".content", "a system message", opt)
+		if err != nil {
+			return nil, err
+		}
+		if s := strings.Join(texts, "\n\n"); s != "" {
+			out = append(out, llmapi.ChatMessage{Role: "system", Content: llmapi.TextContent(s)})
+		}
+		return out, nil
 	default:
-		return nil, invalid(p+".role", fmt.Sprintf("%s.role: unknown role %q", p, m.Role))
+		return nil, invalid(p+".role", fmt.Sprintf("%s.role: unknown role %q; use user or assistant", p, m.Role))
 	}
 	if !m.Content.IsBlocks() {
 		return append(out, llmapi.ChatMessage{Role: m.Role, Content: llmapi.TextContent(m.Content.Text)}), nil
 	}
 	if m.Role == "assistant" {
-		msg, ok, err := assistantMessage(m.Content.Blocks, p+".content")
+		msg, ok, err := assistantMessage(m.Content.Blocks, p+".content", opt)
 		if err != nil || !ok {
 			return out, err
 		}
@@ -115,6 +173,9 @@ func appendOpenAIMessages(out []llmapi.ChatMessage, m *llmapi.MessageParam, p st
 	for j := range m.Content.Blocks {
 		bl := &m.Content.Blocks[j]
 		pp := fmt.Sprintf("%s.content[%d]", p, j)
+		if err := dropCacheControl(bl.CacheControl, pp, opt); err != nil {
+			return nil, err
+		}
 		switch bl.Type {
 		case "text":
 			parts = append(parts, llmapi.ChatContentPart{Type: "text", Text: bl.Text})
@@ -131,7 +192,7 @@ func appendOpenAIMessages(out []llmapi.ChatMessage, m *llmapi.MessageParam, p st
 			}
 			parts = append(parts, part)
 		case "tool_result":
-			msg, err := toolMessage(bl, pp)
+			msg, err := toolMessage(bl, pp, opt)
 			if err != nil {
 				return nil, err
 			}
@@ -152,12 +213,15 @@ func appendOpenAIMessages(out []llmapi.ChatMessage, m *llmapi.MessageParam, p st
 // assistantMessage joins text blocks into content and turns tool_use
 // blocks into tool calls; thinking blocks are dropped, as OpenAI chat
 // cannot take reasoning back. ok is false when nothing is left.
-func assistantMessage(blocks []llmapi.ContentBlock, p string) (llmapi.ChatMessage, bool, error) {
+func assistantMessage(blocks []llmapi.ContentBlock, p string, opt *Options) (llmapi.ChatMessage, bool, error) {
 	msg := llmapi.ChatMessage{Role: "assistant"}
 	var text strings.Builder
 	for j := range blocks {
 		bl := &blocks[j]
 		pp := fmt.Sprintf("%s[%d]", p, j)
+		if err := dropCacheControl(bl.CacheControl, pp, opt); err != nil {
+			return msg, false, err
+		}
 		switch bl.Type {
 		case "text":
 			text.WriteString(bl.Text)
@@ -183,10 +247,10 @@ func assistantMessage(blocks []llmapi.ContentBlock, p string) (llmapi.ChatMessag
 // toolMessage turns a tool_result into a tool message. OpenAI tool
 // messages hold text only and have no error flag, so an error result is
 // marked in its text.
-func toolMessage(bl *llmapi.ContentBlock, p string) (llmapi.ChatMessage, error) {
+func toolMessage(bl *llmapi.ContentBlock, p string, opt *Options) (llmapi.ChatMessage, error) {
 	var text string
 	if bl.Content != nil {
-		texts, err := textBlocks(bl.Content, p+".content", "an OpenAI tool message (tool_result)")
+		texts, err := textBlocks(bl.Content, p+".content", "an OpenAI tool message (tool_result)", opt)
 		if err != nil {
 			return llmapi.ChatMessage{}, err
 		}
@@ -199,14 +263,18 @@ func toolMessage(bl *llmapi.ContentBlock, p string) (llmapi.ChatMessage, error) 
 }
 
 // textBlocks returns the texts of content that may only hold text blocks.
-func textBlocks(c *llmapi.MessageContent, p, what string) ([]string, error) {
+func textBlocks(c *llmapi.MessageContent, p, what string, opt *Options) ([]string, error) {
 	if !c.IsBlocks() {
 		return []string{c.Text}, nil
 	}
 	texts := make([]string, 0, len(c.Blocks))
-	for j, bl := range c.Blocks {
+	for j := range c.Blocks {
+		bl := &c.Blocks[j]
 		if bl.Type != "text" {
 			return nil, untranslatable(fmt.Sprintf("%s[%d].type", p, j), toOpenAI, fmt.Sprintf("%s can only hold text, not a %q block", what, bl.Type))
+		}
+		if err := dropCacheControl(bl.CacheControl, fmt.Sprintf("%s[%d]", p, j), opt); err != nil {
+			return nil, err
 		}
 		texts = append(texts, bl.Text)
 	}
@@ -259,11 +327,19 @@ func documentPart(bl *llmapi.ContentBlock, p string) (llmapi.ChatContentPart, er
 	return llmapi.ChatContentPart{}, untranslatable(p+".source", toOpenAI, fmt.Sprintf("OpenAI chat takes inline PDF or text documents, not a %q %s source", src.Type, src.MediaType))
 }
 
-func anthropicToolsToOpenAI(req *llmapi.MessagesRequest, out *llmapi.ChatRequest) error {
+func anthropicToolsToOpenAI(req *llmapi.MessagesRequest, out *llmapi.ChatRequest, opt *Options) error {
 	for j, t := range req.Tools {
 		p := fmt.Sprintf("tools[%d]", j)
 		if t.Type != "" && t.Type != "custom" {
 			return untranslatable(p+".type", toOpenAI, fmt.Sprintf("%q is an Anthropic server tool; OpenAI chat only has function tools", t.Type))
+		}
+		if err := dropCacheControl(t.CacheControl, p, opt); err != nil {
+			return err
+		}
+		if t.DeferLoading {
+			if err := opt.drop(p+".defer_loading", toOpenAI, whyDeferLoading); err != nil {
+				return err
+			}
 		}
 		params := t.InputSchema
 		if isNull(params) {
@@ -298,38 +374,69 @@ func anthropicToolsToOpenAI(req *llmapi.MessagesRequest, out *llmapi.ChatRequest
 	return nil
 }
 
-func anthropicOutputToOpenAI(req *llmapi.MessagesRequest, out *llmapi.ChatRequest) error {
+// whyNoReasoning is why a reasoning setting is dropped for a model that
+// does not reason.
+const whyNoReasoning = "the model does not reason as far as credflow knows (models that do not reason refuse reasoning_effort); if it does, set reasoning: true for it under prices: in the config"
+
+func anthropicOutputToOpenAI(req *llmapi.MessagesRequest, out *llmapi.ChatRequest, opt *Options) error {
+	effort := ""
 	if th := req.Thinking; th != nil {
+		on := false
 		switch th.Type {
 		case "enabled":
+			on = true
 			switch {
 			case th.BudgetTokens < 4096:
-				out.ReasoningEffort = "low"
+				effort = "low"
 			case th.BudgetTokens < 16384:
-				out.ReasoningEffort = "medium"
+				effort = "medium"
 			default:
-				out.ReasoningEffort = "high"
+				effort = "high"
 			}
-		case "adaptive", "disabled":
+		case "adaptive":
+			// The model decides how much to think: OpenAI's default effort.
+			on = true
+		case "disabled":
 		default:
 			return invalid("thinking.type", fmt.Sprintf("thinking: unknown type %q", th.Type))
+		}
+		switch {
+		case on && !opt.Reasoning:
+			if err := opt.drop("thinking", toOpenAI, whyNoReasoning); err != nil {
+				return err
+			}
+			effort = ""
+		case th.Display != "" && th.Type != "disabled":
+			// OpenAI chat never returns reasoning text, shown or not.
+			if err := opt.drop("thinking.display", toOpenAI, "OpenAI chat returns no reasoning text to show or omit"); err != nil {
+				return err
+			}
 		}
 	}
 	format := req.OutputFormat
 	if oc := req.OutputConfig; oc != nil {
+		e := ""
 		switch oc.Effort {
 		case "":
 		case "low", "medium", "high", "xhigh":
-			out.ReasoningEffort = oc.Effort
+			e = oc.Effort
 		case "max":
-			out.ReasoningEffort = "xhigh"
+			e = "xhigh"
 		default:
 			return invalid("output_config.effort", fmt.Sprintf("output_config.effort: unknown value %q", oc.Effort))
+		}
+		if e != "" && !opt.Reasoning {
+			if err := opt.drop("output_config.effort", toOpenAI, whyNoReasoning); err != nil {
+				return err
+			}
+		} else if e != "" {
+			effort = e
 		}
 		if oc.Format != nil {
 			format = oc.Format
 		}
 	}
+	out.ReasoningEffort = effort
 	if format != nil {
 		if format.Type != "json_schema" || isNull(format.Schema) {
 			return invalid("output_config.format", "output_config.format must be a json_schema format with a schema")

@@ -88,6 +88,9 @@ func OpenAIRequestToAnthropic(body []byte, opt Options) ([]byte, error) {
 	if err := refuseOpenAIOnly(&req); err != nil {
 		return nil, err
 	}
+	if err := openAIHints(&req, &opt); err != nil {
+		return nil, err
+	}
 	out := llmapi.MessagesRequest{Model: req.Model, Stream: req.Stream, TopP: req.TopP}
 	if opt.Model != "" {
 		out.Model = opt.Model
@@ -115,7 +118,7 @@ func OpenAIRequestToAnthropic(body []byte, opt Options) ([]byte, error) {
 		out.Metadata = &llmapi.MessagesMetadata{UserID: id}
 	}
 
-	var b anthropicBuilder
+	b := anthropicBuilder{opt: &opt}
 	for i := range req.Messages {
 		if err := b.message(&req.Messages[i], fmt.Sprintf("messages[%d]", i)); err != nil {
 			return nil, err
@@ -183,9 +186,35 @@ func refuseOpenAIOnly(r *llmapi.ChatRequest) error {
 	return nil
 }
 
+// openAIHints drops the fields that only steer OpenAI's serving, not the
+// answer, and that Anthropic has no place for. Values that are OpenAI's
+// defaults are still named: the client set them, and a strict route
+// refuses them.
+func openAIHints(r *llmapi.ChatRequest, opt *Options) error {
+	for _, h := range [...]struct {
+		set        bool
+		param, why string
+	}{
+		{r.PromptCacheKey != "", "prompt_cache_key", "Anthropic caches at cache_control breakpoints, not by key"},
+		{r.PromptCacheRetention != "", "prompt_cache_retention", "Anthropic caches at cache_control breakpoints, for their own lifetime"},
+		{len(r.Metadata) > 0, "metadata", "OpenAI's metadata only describes stored completions"},
+		{r.StreamOptions != nil && r.StreamOptions.IncludeObfuscation != nil, "stream_options.include_obfuscation", "Anthropic streams carry no obfuscation padding"},
+		{r.ServiceTier != "", "service_tier", "Anthropic picks its capacity tier itself"}, // auto and default only: refuseOpenAIOnly
+		{r.Verbosity != "", "verbosity", "Anthropic has no verbosity setting (medium is OpenAI's default)"},
+	} {
+		if h.set {
+			if err := opt.drop(h.param, toAnthropic, h.why); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // anthropicBuilder collects system text and messages, merging consecutive
 // messages of one role as Anthropic wants roles to alternate.
 type anthropicBuilder struct {
+	opt    *Options
 	system []llmapi.ContentBlock
 	msgs   []llmapi.MessageParam
 }
@@ -233,7 +262,11 @@ func (b *anthropicBuilder) finish() []llmapi.MessageParam {
 
 func (b *anthropicBuilder) message(m *llmapi.ChatMessage, p string) error {
 	if m.Name != "" {
-		return untranslatable(p+".name", toAnthropic, "Anthropic messages have no participant names")
+		// Dropped rather than written into the text: that would change the
+		// prompt, and the model would imitate the prefix in its answer.
+		if err := b.opt.drop(p+".name", toAnthropic, "Anthropic messages have no participant names"); err != nil {
+			return err
+		}
 	}
 	switch m.Role {
 	case "system", "developer":
@@ -243,7 +276,7 @@ func (b *anthropicBuilder) message(m *llmapi.ChatMessage, p string) error {
 		}
 		b.system = append(b.system, texts...)
 	case "user":
-		blocks, err := userBlocks(m.Content, p+".content")
+		blocks, err := userBlocks(m.Content, p+".content", b.opt)
 		if err != nil {
 			return err
 		}
@@ -302,7 +335,7 @@ func textOnly(c *llmapi.ChatContent, p, what string) ([]llmapi.ContentBlock, err
 	return texts, nil
 }
 
-func userBlocks(c *llmapi.ChatContent, p string) ([]llmapi.ContentBlock, error) {
+func userBlocks(c *llmapi.ChatContent, p string, opt *Options) ([]llmapi.ContentBlock, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -323,6 +356,11 @@ func userBlocks(c *llmapi.ChatContent, p string) ([]llmapi.ContentBlock, error) 
 		case "image_url":
 			if part.ImageURL == nil {
 				return nil, invalid(pp+".image_url", pp+".image_url is required")
+			}
+			if d := part.ImageURL.Detail; d != "" && d != "auto" {
+				if err := opt.drop(pp+".image_url.detail", toAnthropic, "Anthropic sizes images itself"); err != nil {
+					return nil, err
+				}
 			}
 			src, err := imageSource(part.ImageURL.URL, pp+".image_url.url")
 			if err != nil {

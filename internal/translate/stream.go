@@ -56,6 +56,7 @@ const (
 	otherBlock blockKind = iota
 	textBlock
 	toolBlock
+	thinkingBlock
 )
 
 type a2oBlock struct {

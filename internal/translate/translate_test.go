@@ -39,9 +39,7 @@ func TestOpenAIRequestUntranslatable(t *testing.T) {
 		{`{"model":"m",` + msgs + `,"tools":[{"type":"custom","custom":{"name":"c"}}]}`, "tools[0].type"},
 		{`{"model":"m",` + msgs + `,"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"allowed_tools","allowed_tools":{"mode":"auto","tools":[]}}}`, "tool_choice"},
 		{`{"model":"m",` + msgs + `,"brand_new_knob":3}`, "brand_new_knob"},
-		{`{"model":"m","messages":[{"role":"user","name":"alice","content":"hi"}]}`, "messages[0].name"},
-		{`{"model":"m","messages":[{"role":"function","name":"f","content":"x"}]}`, "messages[0].name"},
-		{`{"model":"m","messages":[{"role":"function","content":"x"}]}`, "messages[0].role"},
+		{`{"model":"m","messages":[{"role":"function","name":"f","content":"x"}]}`, "messages[0].role"},
 		{`{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]}`, "messages[0].content[0]"},
 		{`{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-abc"}}]}]}`, "messages[0].content[0].file.file_id"},
 		{`{"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_data":"data:text/csv;base64,YSxi"}}]}]}`, "messages[0].content[0].file.file_data"},
@@ -64,7 +62,6 @@ func TestAnthropicRequestUntranslatable(t *testing.T) {
 		{`{` + base + `,"top_k":40}`, "top_k"},
 		{`{` + base + `,"container":"cont_1"}`, "container"},
 		{`{` + base + `,"mcp_servers":[{"type":"url","url":"https://x","name":"x"}]}`, "mcp_servers"},
-		{`{` + base + `,"context_management":{"edits":[]}}`, "context_management"},
 		{`{` + base + `,"inference_geo":"us"}`, "inference_geo"},
 		{`{` + base + `,"brand_new_knob":{}}`, "brand_new_knob"},
 		{`{` + base + `,"tools":[{"type":"web_search_20250305","name":"web_search"}]}`, "tools[0].type"},
@@ -111,7 +108,7 @@ func TestRequestInvalid(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,raw"}}]}]}`, "messages[0].content[0].image_url.url", false},
 		{`{"model":"m","messages":[{"role":"system","content":[{"type":"image_url","image_url":{"url":"https://x"}}]}]}`, "messages[0].content[0].type", false},
 		{`{"model":"m","messages":[],"reasoning_effort":"extreme"}`, "reasoning_effort", false},
-		{`{"model":"m","max_tokens":1,"messages":[{"role":"system","content":"x"}]}`, "messages[0].role", true},
+		{`{"model":"m","max_tokens":1,"messages":[{"role":"robot","content":"x"}]}`, "messages[0].role", true},
 		{`{"model":"m","max_tokens":1,"messages":[],"thinking":{"type":"sometimes"}}`, "thinking.type", true},
 		{`{"model":"m","max_tokens":1,"messages":[],"tool_choice":{"type":"maybe"}}`, "tool_choice.type", true},
 	}
@@ -203,14 +200,28 @@ func TestReasoningMapping(t *testing.T) {
 		`{"type":"enabled","budget_tokens":31999}`: `"reasoning_effort":"high"`,
 		`{"type":"adaptive"}`:                      `"model":"m","messages":[]}`,
 	} {
-		out, err := AnthropicRequestToOpenAI([]byte(`{"model":"m","max_tokens":0,"messages":[],"thinking":`+thinking+`}`), Options{})
+		out, err := AnthropicRequestToOpenAI([]byte(`{"model":"m","max_tokens":0,"messages":[],"thinking":`+thinking+`}`), Options{Reasoning: true})
 		if err != nil || !bytes.Contains(out, []byte(want)) {
 			t.Errorf("%s: %s %v", thinking, out, err)
 		}
 	}
-	out, _ := AnthropicRequestToOpenAI([]byte(`{"model":"m","max_tokens":9,"messages":[],"thinking":{"type":"adaptive"},"output_config":{"effort":"max"}}`), Options{})
+	out, _ := AnthropicRequestToOpenAI([]byte(`{"model":"m","max_tokens":9,"messages":[],"thinking":{"type":"adaptive"},"output_config":{"effort":"max"}}`), Options{Reasoning: true})
 	if !bytes.Contains(out, []byte(`"reasoning_effort":"xhigh"`)) {
 		t.Errorf("effort max: %s", out)
+	}
+	// A model that does not reason gets no reasoning_effort: the setting
+	// is dropped and named.
+	for _, c := range []struct{ body, dropped string }{
+		{`"thinking":{"type":"enabled","budget_tokens":31999,"display":"omitted"}`, "thinking"},
+		{`"thinking":{"type":"adaptive"}`, "thinking"},
+		{`"output_config":{"effort":"high"}`, "output_config.effort"},
+		{`"thinking":{"type":"disabled"}`, ""},
+	} {
+		var dropped []string
+		out, err := AnthropicRequestToOpenAI([]byte(`{"model":"m","max_tokens":9,"messages":[],`+c.body+`}`), Options{Dropped: &dropped})
+		if err != nil || bytes.Contains(out, []byte("reasoning_effort")) || SummarizeDropped(dropped) != c.dropped {
+			t.Errorf("non-reasoning model, %s: %s %v; dropped %q, want %q", c.body, out, err, dropped, c.dropped)
+		}
 	}
 }
 

@@ -200,6 +200,9 @@ type MessagesTool struct {
 	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
 	Strict       *bool           `json:"strict,omitempty"`
 	CacheControl json.RawMessage `json:"cache_control,omitempty"`
+	// DeferLoading keeps the definition out of the model's context until
+	// a tool search finds it (the advanced-tool-use beta).
+	DeferLoading bool `json:"defer_loading,omitempty"`
 }
 
 // MessagesToolChoice is tool_choice. Type is "auto", "any", "tool" (with

@@ -2,8 +2,10 @@
 // internal/pricing/prices.json, from a models.dev catalogue (MIT License,
 // see internal/pricing/models-dev.LICENSE). It keeps the providers credflow
 // routes to and, per model, the prices (USD per 1M tokens: input, output,
-// cache_read, cache_write, long-context tiers) and limits (context, input,
-// output) that internal/pricing reads.
+// cache_read, cache_write, long-context tiers), limits (context, input,
+// output) and whether it reasons ("reasoning", which decides whether a
+// translated request carries a reasoning effort) that internal/pricing
+// reads.
 //
 // Run it through scripts/gen-pricing.sh, which is the documented way to
 // refresh prices:
@@ -123,6 +125,9 @@ type (
 	inModel struct {
 		Cost  json.RawMessage        `json:"cost"`
 		Limit map[string]json.Number `json:"limit"`
+		// Reasoning: the model reasons (takes a reasoning effort); absent
+		// when the catalogue does not say.
+		Reasoning *bool `json:"reasoning"`
 	}
 	inPrices struct {
 		Input       json.Number `json:"input"`
@@ -169,8 +174,9 @@ type (
 		Output  int `json:"output,omitempty"`
 	}
 	outModel struct {
-		Cost  *outCost  `json:"cost,omitempty"`
-		Limit *outLimit `json:"limit,omitempty"`
+		Cost      *outCost  `json:"cost,omitempty"`
+		Limit     *outLimit `json:"limit,omitempty"`
+		Reasoning *bool     `json:"reasoning,omitempty"`
 	}
 )
 
@@ -225,7 +231,16 @@ func generate(data []byte, providers []string, name string) (*result, error) {
 	buf.WriteString(" \"providers\": {")
 	ids := append([]string(nil), providers...)
 	sort.Strings(ids)
-	firstProv := true
+	type entry struct {
+		id string
+		m  outModel
+	}
+	type provOut struct {
+		id     string
+		p      inProvider
+		models []entry
+	}
+	var provs []provOut
 	for i, pid := range ids {
 		if i > 0 && pid == ids[i-1] {
 			continue
@@ -244,7 +259,7 @@ func generate(data []byte, providers []string, name string) (*result, error) {
 			mids = append(mids, mid)
 		}
 		sort.Strings(mids)
-		var lines []string
+		po := provOut{id: pid, p: p}
 		for _, mid := range mids {
 			m, note, err := convertModel(p.Models[mid], ignored, &rounded, pid+"/"+mid)
 			if err != nil {
@@ -256,13 +271,58 @@ func generate(data []byte, providers []string, name string) (*result, error) {
 			if m.Cost == nil && m.Limit == nil {
 				continue
 			}
-			b, err := json.Marshal(m)
+			po.models = append(po.models, entry{mid, m})
+		}
+		provs = append(provs, po)
+	}
+
+	// A model's entry that does not say whether it reasons takes the word
+	// of the same model at the other kept providers, when they agree: the
+	// capability is the model's, not its host's (openai/gpt-5 lacks the
+	// flag in some snapshots that azure/gpt-5 states).
+	stated := map[string]map[bool]bool{}
+	for _, po := range provs {
+		for _, e := range po.models {
+			if r := e.m.Reasoning; r != nil {
+				k := baseModel(e.id)
+				if stated[k] == nil {
+					stated[k] = map[bool]bool{}
+				}
+				stated[k][*r] = true
+			}
+		}
+	}
+	filled, example := 0, ""
+	for _, po := range provs {
+		for i := range po.models {
+			e := &po.models[i]
+			if e.m.Reasoning != nil {
+				continue
+			}
+			if vs := stated[baseModel(e.id)]; len(vs) == 1 {
+				r := vs[true]
+				e.m.Reasoning = &r
+				if filled++; example == "" {
+					example = po.id + "/" + e.id
+				}
+			}
+		}
+	}
+	if filled > 0 {
+		res.notes = append(res.notes, fmt.Sprintf("%d models without a reasoning flag took it from the same model at another provider, e.g. %s", filled, example))
+	}
+
+	firstProv := true
+	for _, po := range provs {
+		var lines []string
+		for _, e := range po.models {
+			b, err := json.Marshal(e.m)
 			if err != nil {
 				return nil, err
 			}
-			lines = append(lines, "    "+js(mid)+": "+string(b))
+			lines = append(lines, "    "+js(e.id)+": "+string(b))
 			res.models++
-			if m.Cost != nil {
+			if e.m.Cost != nil {
 				res.priced++
 			}
 		}
@@ -270,11 +330,11 @@ func generate(data []byte, providers []string, name string) (*result, error) {
 			buf.WriteString(",")
 		}
 		firstProv = false
-		res.providers = append(res.providers, pid)
-		fmt.Fprintf(&buf, "\n  %s: {\n", js(pid))
-		fmt.Fprintf(&buf, "   \"name\": %s,\n", js(p.Name))
-		if p.API != "" {
-			fmt.Fprintf(&buf, "   \"api\": %s,\n", js(p.API))
+		res.providers = append(res.providers, po.id)
+		fmt.Fprintf(&buf, "\n  %s: {\n", js(po.id))
+		fmt.Fprintf(&buf, "   \"name\": %s,\n", js(po.p.Name))
+		if po.p.API != "" {
+			fmt.Fprintf(&buf, "   \"api\": %s,\n", js(po.p.API))
 		}
 		buf.WriteString("   \"models\": {")
 		if len(lines) > 0 {
@@ -299,6 +359,13 @@ func generate(data []byte, providers []string, name string) (*result, error) {
 	}
 	res.out = buf.Bytes()
 	return res, nil
+}
+
+// baseModel is the model a catalogue id names, whoever hosts it:
+// lower case, without a vendor prefix ("openai/gpt-5" is "gpt-5").
+func baseModel(id string) string {
+	id = strings.ToLower(id)
+	return id[strings.LastIndexByte(id, '/')+1:]
 }
 
 func js(s string) string {
@@ -399,6 +466,7 @@ func convertModel(raw json.RawMessage, ignored map[string]int, rounded *[]string
 	if lim != (outLimit{}) {
 		out.Limit = &lim
 	}
+	out.Reasoning = m.Reasoning
 	return out, strings.Join(notes, "; "), nil
 }
 

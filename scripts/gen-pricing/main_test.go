@@ -201,3 +201,52 @@ func TestPerMillion(t *testing.T) {
 		}
 	}
 }
+
+// The reasoning flag is kept as stated; an entry without one takes it
+// from the same model at another kept provider when they agree.
+func TestGenerateReasoning(t *testing.T) {
+	in := `{"providers": {
+  "acme": {"name": "Acme", "models": {
+    "thinker": {"cost": {"input": 1, "output": 2}, "reasoning": true},
+    "plain": {"cost": {"input": 1, "output": 2}, "reasoning": false},
+    "unsaid": {"cost": {"input": 1, "output": 2}},
+    "disputed": {"cost": {"input": 1, "output": 2}},
+    "elsewhere": {"cost": {"input": 1, "output": 2}}
+  }},
+  "hub": {"name": "Hub", "models": {
+    "acme/unsaid": {"cost": {"input": 1, "output": 2}, "reasoning": true},
+    "a/disputed": {"cost": {"input": 1, "output": 2}, "reasoning": true},
+    "b/disputed": {"cost": {"input": 1, "output": 2}, "reasoning": false}
+  }},
+  "unkept": {"name": "U", "models": {"elsewhere": {"cost": {"input": 1, "output": 2}, "reasoning": true}}}
+}}`
+	res, err := generate([]byte(in), []string{"acme", "hub"}, "x.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res.out)
+	for _, want := range []string{
+		`"thinker": {"cost":{"input":1,"output":2},"reasoning":true}`,
+		`"plain": {"cost":{"input":1,"output":2},"reasoning":false}`,
+		`"unsaid": {"cost":{"input":1,"output":2},"reasoning":true}`,
+		`"disputed": {"cost":{"input":1,"output":2}}`,
+		`"elsewhere": {"cost":{"input":1,"output":2}}`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s\n%s", want, out)
+		}
+	}
+	if notes := strings.Join(res.notes, "\n"); !strings.Contains(notes, "1 models without a reasoning flag took it") {
+		t.Errorf("notes: %s", notes)
+	}
+	tab, err := pricing.Parse(res.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := tab.Lookup("acme", "unsaid"); !p.Reasoning || !p.ReasoningKnown {
+		t.Errorf("acme/unsaid = %+v", p)
+	}
+	if p, _ := tab.Lookup("acme", "disputed"); p.ReasoningKnown {
+		t.Errorf("acme/disputed = %+v", p)
+	}
+}
