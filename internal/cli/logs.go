@@ -71,10 +71,14 @@ interrupted; without a daemon, -f fails with exit code 4. A cost ending in
 				if err != nil {
 					return err
 				}
-				recent, err = ledger.Recent(db, flt)
+				var damage ledger.Damage
+				recent, damage, err = ledger.RecentWithDamage(db, flt)
 				db.Close()
 				if err != nil {
 					return err
+				}
+				if !damage.Empty() {
+					info(f.IO.ErrOut, "skipped %s; showing the rest", damage)
 				}
 			}
 			slices.Reverse(recent) // newest last

@@ -30,6 +30,7 @@ const (
 	ExitUnavailable = 4 // the vault backend or the data file cannot be used now
 	ExitConfig      = 5 // the config file is invalid
 	ExitConflict    = 6 // the thing already exists, or the operation is refused
+	ExitDamaged     = 7 // the data file is damaged ('credflow data repair')
 )
 
 // Main runs credflow with the process's arguments and streams and returns
@@ -97,6 +98,8 @@ func exitCodeFor(err error) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.Is(err, store.ErrDamaged):
+		return ExitDamaged
 	case errors.As(err, &ve):
 		return ExitConfig
 	case errors.Is(err, vault.ErrInvalidName), errors.Is(err, vault.ErrValueEmpty):
@@ -154,6 +157,7 @@ OpenAI- and Anthropic-compatible gateway that accounts for every token.`,
 		newModelsCmd(f),
 		newTopCmd(f),
 		newTemplatesCmd(f),
+		newDataCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
 	return root

@@ -26,6 +26,7 @@ import (
 	"github.com/credflow/credflow/pkg/adminapi"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/zalando/go-keyring"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestMain(m *testing.M) {
@@ -121,14 +122,17 @@ func runScripts(t *testing.T, backend string) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"nosecret":    cmdNoSecret,
-			"waitfile":    cmdWaitFile,
-			"perm":        cmdPerm,
-			"waitdaemon":  cmdWaitDaemon,
-			"chat":        cmdChat,
-			"sighup":      cmdSighup,
-			"chatload":    cmdChatLoad,
-			"ledgercheck": cmdLedgerCheck,
+			"nosecret":      cmdNoSecret,
+			"waitfile":      cmdWaitFile,
+			"perm":          cmdPerm,
+			"waitdaemon":    cmdWaitDaemon,
+			"chat":          cmdChat,
+			"sighup":        cmdSighup,
+			"chatload":      cmdChatLoad,
+			"ledgercheck":   cmdLedgerCheck,
+			"truncate":      cmdTruncate,
+			"fillusage":     cmdFillUsage,
+			"corruptledger": cmdCorruptLedger,
 		},
 	})
 }
@@ -387,4 +391,104 @@ func cmdLedgerCheck(ts *testscript.TestScript, neg bool, args []string) {
 	if recorded > answered+4 {
 		ts.Fatalf("recorded %d requests but only %d were answered (+4 in flight)", recorded, answered)
 	}
+}
+
+// dataFile is the script's data file (the default data directory).
+func dataFile(ts *testscript.TestScript) string {
+	return filepath.Join(ts.Getenv("XDG_DATA_HOME"), "credflow", store.FileName)
+}
+
+// cmdTruncate cuts a file short, as a full disk or a bad copy would:
+// truncate FILE SIZE, SIZE in bytes or as a percentage of the file (50%).
+func cmdTruncate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: truncate FILE SIZE")
+	}
+	path := ts.MkAbs(args[0])
+	fi, err := os.Stat(path)
+	ts.Check(err)
+	var size int64
+	if pct, ok := strings.CutSuffix(args[1], "%"); ok {
+		n, err := strconv.ParseInt(pct, 10, 64)
+		ts.Check(err)
+		size = fi.Size() * n / 100
+	} else {
+		size, err = strconv.ParseInt(args[1], 10, 64)
+		ts.Check(err)
+	}
+	ts.Check(os.Truncate(path, size))
+}
+
+// cmdFillUsage writes N usage records of virtual key KEY (over the last
+// hour) into the data file, as a gateway that served them would:
+// fillusage KEY N.
+func cmdFillUsage(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: fillusage KEY N")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	open := func() (*store.DB, error) { return store.Open(dataFile(ts), store.Options{}) }
+	w := ledger.NewWriter(open, ledger.Options{FlushInterval: time.Hour})
+	now := time.Now()
+	for i := range n {
+		w.Add(ledger.Record{
+			Time: now.Add(-time.Duration(n-i) * time.Second / 2), ID: strconv.Itoa(i), Key: args[0],
+			Provider: "mock", Model: "mock", Endpoint: "chat/completions", Status: 200,
+			Input: 10, Output: 20, CostKnown: true, LatencyUS: 1000,
+		})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ts.Check(w.Close(ctx))
+}
+
+// cmdCorruptLedger damages the usage ledger in place: "record N" makes the
+// Nth oldest usage record's JSON unreadable; "rollup KEY" cuts the daily
+// rollups of virtual key KEY to 5 bytes: corruptledger record N | rollup KEY.
+func cmdCorruptLedger(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: corruptledger record N | rollup KEY")
+	}
+	db, err := store.Open(dataFile(ts), store.Options{})
+	ts.Check(err)
+	defer db.Close()
+	ts.Check(db.Update(func(tx *bolt.Tx) error {
+		switch args[0] {
+		case "record":
+			n, err := strconv.Atoi(args[1])
+			if err != nil {
+				return err
+			}
+			c := tx.Bucket(store.BucketUsage).Cursor()
+			k, v := c.First()
+			for i := 1; i < n && k != nil; i++ {
+				k, v = c.Next()
+			}
+			if k == nil {
+				return fmt.Errorf("no usage record %d", n)
+			}
+			bad := append([]byte(nil), v[:len(v)/2]...)
+			return tx.Bucket(store.BucketUsage).Put(bytes.Clone(k), bad)
+		case "rollup":
+			b := tx.Bucket(store.BucketRollupsDay)
+			var keys [][]byte
+			b.ForEach(func(k, v []byte) error {
+				if len(k) > 9 && k[8] == 'k' && string(k[9:]) == args[1] {
+					keys = append(keys, bytes.Clone(k))
+				}
+				return nil
+			})
+			if len(keys) == 0 {
+				return fmt.Errorf("no daily rollup of key %q", args[1])
+			}
+			for _, k := range keys {
+				if err := b.Put(k, []byte{1, 2, 3, 4, 5}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("corruptledger: unknown %q", args[0])
+	}))
 }

@@ -57,10 +57,13 @@ never the raw records.`,
 			if err != nil {
 				return err
 			}
-			rows, err := ledger.Usage(db, q)
+			rows, damage, err := ledger.UsageWithDamage(db, q)
 			db.Close()
 			if err != nil {
 				return err
+			}
+			if !damage.Empty() {
+				info(f.IO.ErrOut, "skipped %s; the totals are of the rest", damage)
 			}
 			var total ledger.Counters
 			for _, r := range rows {

@@ -401,10 +401,16 @@ func (s *Server) openLedger(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("open the usage ledger: %w", err)
 	}
-	rebuilt, err := ledger.EnsureConsistent(db)
+	rebuilt, damage, err := ledger.EnsureConsistent(db)
 	db.Close()
 	if err != nil {
 		return fmt.Errorf("check the usage ledger: %w", err)
+	}
+	if !damage.Empty() {
+		// One bad record must not keep the gateway down: it is left out of
+		// the check, and the rollups of its hour and day keep counting it.
+		s.log.Warn("usage ledger: skipped "+damage.String()+"; the rest was checked, and usage reports still count them",
+			"records", damage.Records, "keys", damage.Keys())
 	}
 	if rebuilt {
 		s.log.Warn("usage rollups did not match the request records (an earlier crash?); rebuilt them")
@@ -425,9 +431,13 @@ func (s *Server) seedLimits(db *store.DB, list []keys.Key) error {
 	for _, k := range list {
 		for _, b := range k.Policy.Budgets {
 			q := ledger.Query{Since: limits.PeriodStart(b.Period, now), Key: k.Name}
-			rows, err := ledger.Usage(db, q)
+			rows, damage, err := ledger.UsageWithDamage(db, q)
 			if err != nil {
 				return fmt.Errorf("read the spend of virtual key %q: %w", k.Name, err)
+			}
+			if !damage.Empty() {
+				s.log.Warn("usage ledger: skipped "+damage.String()+"; the budget starts from the rest",
+					"key", k.Name, "period", b.Period, "keys", damage.Keys())
 			}
 			var spent limits.Cost
 			for _, r := range rows {

@@ -159,7 +159,7 @@ func crashRound(t *testing.T, round int) {
 	if err := Check(db); err != nil {
 		t.Fatalf("rollups disagree with records after SIGKILL: %v", err)
 	}
-	if rebuilt, err := EnsureConsistent(db); err != nil || rebuilt {
+	if rebuilt, _, err := EnsureConsistent(db); err != nil || rebuilt {
 		t.Fatalf("EnsureConsistent = %v, %v; want consistent without a rebuild", rebuilt, err)
 	}
 	recs, err := Recent(db, Filter{})

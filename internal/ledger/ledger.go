@@ -38,6 +38,17 @@
 // EnsureConsistent (run when the daemon starts) does the first and, when it
 // fails, the second.
 //
+// # Damage
+//
+// A usage record that does not decode (its JSON is broken) or a rollup of
+// the wrong length is skipped and counted in a Damage, never a reason to
+// fail a report or the daemon's start: UsageWithDamage, RecentWithDamage,
+// CheckDamage and EnsureConsistent return what they skipped, for the
+// caller to report. Check and Rebuild leave the rollups of the hour and
+// the day of an undecodable record as they are: they were written with the
+// record while it was whole, and are all that is left of it. A damaged
+// rollup in a period whose records are all readable is rebuilt from them.
+//
 // # Retention
 //
 // With Options.Retention set, raw records older than that are deleted

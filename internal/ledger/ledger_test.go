@@ -530,7 +530,7 @@ func TestRetention(t *testing.T) {
 	if err := Check(db); err != nil {
 		t.Fatalf("Check after retention: %v", err)
 	}
-	if rebuilt, err := EnsureConsistent(db); err != nil || rebuilt {
+	if rebuilt, _, err := EnsureConsistent(db); err != nil || rebuilt {
 		t.Fatalf("EnsureConsistent after retention = %v, %v; want no rebuild", rebuilt, err)
 	}
 	if err := Rebuild(db); err != nil {
@@ -577,7 +577,7 @@ func TestRebuildFixesCorruptRollups(t *testing.T) {
 	closeWriter(t, w)
 	db := mustOpen(t, path)
 	defer db.Close()
-	if rebuilt, err := EnsureConsistent(db); err != nil || rebuilt {
+	if rebuilt, _, err := EnsureConsistent(db); err != nil || rebuilt {
 		t.Fatalf("fresh file: EnsureConsistent = %v, %v; want consistent", rebuilt, err)
 	}
 	queries := []Query{{By: []Dim{DimHour, DimKey, DimModel, DimProvider}}, {By: []Dim{DimDay, DimModel}}, {By: []Dim{DimKey}}, {}}
@@ -604,7 +604,7 @@ func TestRebuildFixesCorruptRollups(t *testing.T) {
 		t.Fatalf("Check = %v; want ErrInconsistent", err)
 	}
 	t.Logf("Check reported: %v", err)
-	rebuilt, err := EnsureConsistent(db)
+	rebuilt, _, err := EnsureConsistent(db)
 	if err != nil || !rebuilt {
 		t.Fatalf("EnsureConsistent = %v, %v; want a rebuild", rebuilt, err)
 	}

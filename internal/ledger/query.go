@@ -104,11 +104,20 @@ type groupKey struct {
 // Usage sums usage from the rollups alone (never the raw records): hourly
 // rollups when q groups by hour or spans less than two days, daily ones
 // otherwise (see Query.Plan). Rows are ordered by period, then by cost
-// (highest first), then by name.
+// (highest first), then by name. A rollup that cannot be decoded is
+// skipped; UsageWithDamage also says which.
 func Usage(db *store.DB, q Query) ([]Row, error) {
+	rows, _, err := UsageWithDamage(db, q)
+	return rows, err
+}
+
+// UsageWithDamage is Usage that also returns the rollups it skipped
+// because they cannot be decoded.
+func UsageWithDamage(db *store.DB, q Query) ([]Row, Damage, error) {
+	var damage Damage
 	for _, d := range q.By {
 		if _, err := ParseDim(string(d)); err != nil {
-			return nil, err
+			return nil, damage, err
 		}
 	}
 	g := q.granularity()
@@ -142,6 +151,7 @@ func Usage(db *store.DB, q Query) ([]Row, error) {
 		for k, v := seekPeriod(c, from); k != nil; k, v = c.Next() {
 			start, kd, name, ok := parseRollupKey(k)
 			if !ok {
+				damage.rollup(g, k, "its key is too short")
 				continue
 			}
 			if !to.IsZero() && !start.Before(to) {
@@ -160,10 +170,15 @@ func Usage(db *store.DB, q Query) ([]Row, error) {
 				prov = string(name)
 			case dimCombo:
 				if key, prov, model, ok = parseCombo(name); !ok {
-					return fmt.Errorf("usage rollup %x damaged", k)
+					damage.rollup(g, k, "its key's names cannot be read")
+					continue
 				}
 			}
 			if q.Key != "" && key != q.Key {
+				continue
+			}
+			if bad := countersDamaged(v); bad != "" {
+				damage.rollup(g, k, bad)
 				continue
 			}
 			var gk groupKey
@@ -194,7 +209,7 @@ func Usage(db *store.DB, q Query) ([]Row, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, damage, err
 	}
 	rows := make([]Row, 0, len(groups))
 	for _, r := range groups {
@@ -210,7 +225,7 @@ func Usage(db *store.DB, q Query) ([]Row, error) {
 			cmp.Compare(a.Provider, b.Provider),
 		)
 	})
-	return rows, nil
+	return rows, damage, nil
 }
 
 // Filter selects records for Recent. Zero fields match everything.
@@ -224,9 +239,18 @@ type Filter struct {
 }
 
 // Recent returns the newest records that match f, newest first, scanning
-// the usage bucket backwards from its end.
+// the usage bucket backwards from its end. A record that cannot be decoded
+// is skipped; RecentWithDamage also says which.
 func Recent(db *store.DB, f Filter) ([]Record, error) {
+	out, _, err := RecentWithDamage(db, f)
+	return out, err
+}
+
+// RecentWithDamage is Recent that also returns the records it skipped
+// because they cannot be decoded.
+func RecentWithDamage(db *store.DB, f Filter) ([]Record, Damage, error) {
 	var out []Record
+	var damage Damage
 	err := db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(store.BucketUsage)
 		if b == nil {
@@ -238,11 +262,13 @@ func Recent(db *store.DB, f Filter) ([]Record, error) {
 				break
 			}
 			if len(k) != 16 {
+				damage.record(k, "its key is not 16 bytes")
 				continue
 			}
 			var r Record
 			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("usage record %x damaged: %w", k, err)
+				damage.record(k, "it is not valid JSON: "+err.Error())
+				continue
 			}
 			if f.Match(&r) {
 				out = append(out, r)
@@ -250,7 +276,7 @@ func Recent(db *store.DB, f Filter) ([]Record, error) {
 		}
 		return nil
 	})
-	return out, err
+	return out, damage, err
 }
 
 // Match reports whether r passes f (Limit aside).

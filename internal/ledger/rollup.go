@@ -297,14 +297,19 @@ func verifiable(tx *bolt.Tx) [len(granularities)]time.Time {
 }
 
 // expected sums the raw records into rollups for every verifiable period.
-func expected(tx *bolt.Tx, from [len(granularities)]time.Time) ([len(granularities)]deltas, error) {
-	var exp [len(granularities)]deltas
+// A record that cannot be decoded is skipped and counted in damage, and
+// the periods it falls in are returned in blind (per granularity, by
+// start in unix seconds) and left out of exp: without it their sums would
+// be short, and their rollups, written with the record while it was
+// whole, are all that is left of it.
+func expected(tx *bolt.Tx, from [len(granularities)]time.Time) (exp [len(granularities)]deltas, blind [len(granularities)]map[int64]bool, damage Damage, err error) {
 	for i := range exp {
 		exp[i] = deltas{}
+		blind[i] = map[int64]bool{}
 	}
 	ub := tx.Bucket(store.BucketUsage)
 	if ub == nil {
-		return exp, errNoBuckets
+		return exp, blind, damage, errNoBuckets
 	}
 	earliest := from[0]
 	for _, f := range from {
@@ -320,11 +325,17 @@ func expected(tx *bolt.Tx, from [len(granularities)]time.Time) ([len(granulariti
 	}
 	for ; k != nil; k, v = c.Next() {
 		if len(k) != 16 {
+			damage.record(k, "its key is not 16 bytes")
 			continue
 		}
 		var r Record
 		if err := json.Unmarshal(v, &r); err != nil {
-			return exp, fmt.Errorf("usage record %x damaged: %w", k, err)
+			damage.record(k, "it is not valid JSON: "+err.Error())
+			t := time.Unix(0, int64(binary.BigEndian.Uint64(k))).UTC()
+			for i, g := range granularities {
+				blind[i][g.start(t).Unix()] = true
+			}
+			continue
 		}
 		for i, g := range granularities {
 			if !r.Time.Before(from[i]) {
@@ -332,7 +343,23 @@ func expected(tx *bolt.Tx, from [len(granularities)]time.Time) ([len(granulariti
 			}
 		}
 	}
-	return exp, nil
+	for i := range exp {
+		for k := range exp[i] {
+			if start, _, _, ok := parseRollupKey([]byte(k)); ok && blind[i][start.Unix()] {
+				delete(exp[i], k)
+			}
+		}
+	}
+	return exp, blind, damage, nil
+}
+
+// inBlind reports whether rollup key k is of a period in blind.
+func inBlind(blind map[int64]bool, k []byte) bool {
+	if len(blind) == 0 {
+		return false
+	}
+	start, _, _, ok := parseRollupKey(k)
+	return ok && blind[start.Unix()]
 }
 
 // seekPeriod positions c at the first rollup of the period starting at
@@ -348,16 +375,30 @@ func seekPeriod(c *bolt.Cursor, from time.Time) (k, v []byte) {
 // records, each rollup equals the sums of the records and no rollup exists
 // without records. The error wraps ErrInconsistent and names up to five
 // differences. Rollups of periods that start before the retention cut
-// (meta/usage_pruned_before) are not checked.
+// (meta/usage_pruned_before) are not checked, nor those of the periods of
+// a record that cannot be decoded (see CheckDamage).
 func Check(db *store.DB) error {
-	return db.View(checkTx)
+	_, err := CheckDamage(db)
+	return err
 }
 
-func checkTx(tx *bolt.Tx) error {
-	from := verifiable(tx)
-	exp, err := expected(tx, from)
-	if err != nil {
+// CheckDamage is Check that also returns the records it skipped because
+// they cannot be decoded.
+func CheckDamage(db *store.DB) (Damage, error) {
+	var damage Damage
+	err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		damage, err = checkTx(tx)
 		return err
+	})
+	return damage, err
+}
+
+func checkTx(tx *bolt.Tx) (Damage, error) {
+	from := verifiable(tx)
+	exp, blind, damage, err := expected(tx, from)
+	if err != nil {
+		return damage, err
 	}
 	var problems []string
 	n := 0
@@ -370,15 +411,20 @@ func checkTx(tx *bolt.Tx) error {
 	for i, g := range granularities {
 		b := tx.Bucket(g.bucket)
 		if b == nil {
-			return errNoBuckets
+			return damage, errNoBuckets
 		}
 		seen := make(map[string]bool, len(exp[i]))
 		c := b.Cursor()
 		for k, v := seekPeriod(c, from[i]); k != nil; k, v = c.Next() {
+			if inBlind(blind[i], k) {
+				continue
+			}
 			got := decodeCounters(v)
 			want := exp[i][string(k)]
 			seen[string(k)] = true
-			switch {
+			switch bad := countersDamaged(v); {
+			case bad != "":
+				report(fmt.Sprintf("%s is damaged: %s", describeKey(g, k), bad))
 			case want == nil && got != (Counters{}):
 				report(fmt.Sprintf("%s has %d request(s) but no records", describeKey(g, k), got.Requests))
 			case want != nil && *want != got:
@@ -392,9 +438,9 @@ func checkTx(tx *bolt.Tx) error {
 		}
 	}
 	if n > 0 {
-		return fmt.Errorf("%w: %d difference(s): %s", ErrInconsistent, n, strings.Join(problems, "; "))
+		return damage, fmt.Errorf("%w: %d difference(s): %s", ErrInconsistent, n, strings.Join(problems, "; "))
 	}
-	return nil
+	return damage, nil
 }
 
 func describeKey(g granularity, k []byte) string {
@@ -419,7 +465,7 @@ func Rebuild(db *store.DB) error {
 
 func rebuildTx(tx *bolt.Tx) error {
 	from := verifiable(tx)
-	exp, err := expected(tx, from)
+	exp, blind, _, err := expected(tx, from)
 	if err != nil {
 		return err
 	}
@@ -431,7 +477,9 @@ func rebuildTx(tx *bolt.Tx) error {
 		var stale [][]byte
 		c := b.Cursor()
 		for k, _ := seekPeriod(c, from[i]); k != nil; k, _ = c.Next() {
-			stale = append(stale, bytes.Clone(k))
+			if !inBlind(blind[i], k) {
+				stale = append(stale, bytes.Clone(k))
+			}
 		}
 		for _, k := range stale {
 			if err := b.Delete(k); err != nil {
@@ -448,17 +496,19 @@ func rebuildTx(tx *bolt.Tx) error {
 // EnsureConsistent checks the rollups against the records and rebuilds
 // them when they differ; rebuilt reports that it had to. The daemon calls
 // it when it starts. After a crash it should find nothing to do, since
-// records and rollups are written in one transaction.
-func EnsureConsistent(db *store.DB) (rebuilt bool, err error) {
-	err = Check(db)
+// records and rollups are written in one transaction. Records that cannot
+// be decoded are skipped (their periods' rollups kept as they are) and
+// returned in damage, for the caller to report.
+func EnsureConsistent(db *store.DB) (rebuilt bool, damage Damage, err error) {
+	damage, err = CheckDamage(db)
 	if err == nil {
-		return false, nil
+		return false, damage, nil
 	}
 	if !errors.Is(err, ErrInconsistent) {
-		return false, err
+		return false, damage, err
 	}
 	if err := Rebuild(db); err != nil {
-		return false, err
+		return false, damage, err
 	}
-	return true, nil
+	return true, damage, nil
 }

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -140,18 +141,33 @@ func (w *Writer) loop() {
 	defer close(w.done)
 	t := time.NewTicker(w.opt.FlushInterval)
 	defer t.Stop()
+	var lastDamaged time.Time
 	for {
 		select {
 		case <-w.stop:
 			return
 		case <-t.C:
-			if err := w.Flush(); err != nil {
-				w.opt.Logger.Warn("usage ledger: flush failed; the records are kept and retried at the next flush",
-					"err", err, "pending", w.Stats().Pending)
+			err := w.Flush()
+			if err == nil {
+				lastDamaged = time.Time{}
+				continue
 			}
+			// A damaged file stays damaged until someone repairs it: say so
+			// once a minute, not at every flush.
+			if errors.Is(err, store.ErrDamaged) {
+				if time.Since(lastDamaged) < damagedLogEvery {
+					continue
+				}
+				lastDamaged = time.Now()
+			}
+			w.opt.Logger.Warn("usage ledger: flush failed; the records are kept and retried at the next flush",
+				"err", err, "pending", w.Stats().Pending)
 		}
 	}
 }
+
+// damagedLogEvery spaces the warnings about a damaged data file.
+const damagedLogEvery = time.Minute
 
 // Flush writes the current batch now, in one transaction. On failure the
 // records are kept, ahead of records added since, for the next flush, and
@@ -218,7 +234,8 @@ func (w *Writer) write(batch []Record) error {
 
 // Close stops the flushing goroutine and writes every pending record,
 // retrying each FlushInterval while the file is busy, until ctx ends. It
-// returns an error naming the records left unwritten if ctx ends first.
+// returns an error naming the records left unwritten if ctx ends first, or
+// at once if the data file is damaged (store.ErrDamaged).
 // Records added after Close starts are dropped.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
@@ -234,6 +251,11 @@ func (w *Writer) Close(ctx context.Context) error {
 		err := w.Flush()
 		if err == nil {
 			return nil // closed: nothing can have been added since
+		}
+		if errors.Is(err, store.ErrDamaged) {
+			// It stays damaged until repaired, which needs this process
+			// gone: waiting would only delay the stop.
+			return fmt.Errorf("usage ledger: %d record(s) not written: %w", w.Stats().Pending, err)
 		}
 		t := time.NewTimer(w.opt.FlushInterval)
 		select {

@@ -41,6 +41,25 @@
 // that cannot get the lock within Options.Timeout gets ErrBusy with a sentence
 // naming the process that holds it, read from the owner file written beside
 // the database.
+//
+// # Damage
+//
+// bbolt trusts its file: cut short, it dies of SIGBUS or SIGSEGV; emptied,
+// it starts a new one; with a bad page, it panics. So Open checks the file
+// first (damage.go: its size against the header bbolt would read, parsed
+// here), then has bbolt open it and reads a bounded part of it, and every
+// View and Update runs with memory faults turned into panics and bbolt's
+// panics recovered. Any of these is a *DamagedError (ErrDamaged): the file
+// is not written, a copy is made beside it, and a note records the damage
+// so that later opens fail at once, until Repair (credflow data repair)
+// puts a new file in its place. Beside the data file:
+//
+//	credflow.db.owner                   the process holding the file (see above)
+//	credflow.db.damaged                 the note: what is wrong, where the copy is
+//	credflow.db.damaged-YYYYMMDDTHHMMSS copies of damaged files (UTC), one per file
+//
+// A new file is initialised under a temporary name and linked into place,
+// so an empty credflow.db is always damage, never a file being created.
 package store
 
 import (
@@ -48,6 +67,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -100,6 +120,11 @@ type DB struct {
 	bolt      *bolt.DB
 	path      string
 	ownerPath string
+	// file is bbolt's handle on the file. After bbolt panicked (damage),
+	// its locks may be held for good and Close would hang, so the file is
+	// closed directly (releasing the file lock) and broken set.
+	file   *os.File
+	broken bool
 }
 
 // Owner describes the process that holds the data file.
@@ -111,6 +136,15 @@ type Owner struct {
 
 // Open opens (creating if needed) the data file at path with mode 0600 and
 // brings its schema up to date. The directory must exist.
+//
+// A damaged file is never initialised or written: Open checks it first and
+// returns a *DamagedError (errors.Is ErrDamaged) after copying it aside.
+// The checks are an existing file that is empty, a file shorter than its
+// header says or with no valid header (read here, before bbolt, which
+// would crash on it), and, once bbolt has it open, a bounded walk of the
+// small buckets and of both ends of the others (quickCheck). A bbolt panic
+// or a memory fault on the mapped file, during Open or any later View or
+// Update, becomes the same error instead of a crash.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
@@ -119,19 +153,46 @@ func Open(path string, opts Options) (*DB, error) {
 	if migrations == nil {
 		migrations = Migrations
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, busyError(path, opts.Timeout)
+	if e := readNote(path); e != nil {
+		return nil, e
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := create(path); err != nil {
+			return nil, fmt.Errorf("create data file %s: %w", path, err)
 		}
+	}
+	problem, err := checkHeader(path)
+	if err != nil {
+		return nil, fmt.Errorf("open data file %s: %w", path, err)
+	}
+	if problem != "" {
+		return nil, damaged(path, problem)
+	}
+	db := &DB{path: path, ownerPath: path + ".owner"}
+	err = guard(func() error {
+		var err error
+		db.bolt, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, OpenFile: db.openFile})
+		return err
+	})
+	var pf *pageFault
+	switch {
+	case errors.As(err, &pf):
+		db.abandon()
+		return nil, damaged(path, pf.problem)
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, busyError(path, opts.Timeout)
+	case err != nil:
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
 	// bbolt creates with the given mode, but an older file may be wider.
 	if err := os.Chmod(path, 0o600); err != nil {
-		b.Close()
+		db.Close()
 		return nil, fmt.Errorf("set permissions on %s: %w", path, err)
 	}
-	db := &DB{bolt: b, path: path, ownerPath: path + ".owner"}
+	if err := db.View(quickCheck); err != nil {
+		db.Close()
+		return nil, err
+	}
 	db.writeOwner(opts.Process)
 	if err := db.migrate(migrations); err != nil {
 		db.Close()
@@ -140,21 +201,89 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// openFile is bbolt's OpenFile hook: it keeps the handle for abandon.
+func (db *DB) openFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(name, flag, perm)
+	db.file = f
+	return f, err
+}
+
+// abandon gives up a bbolt handle that panicked: it closes the file (and
+// with it the lock) without going through bbolt, and leaves the mapping.
+func (db *DB) abandon() {
+	db.broken = true
+	if db.file != nil {
+		db.file.Close()
+	}
+}
+
+// create makes a new, initialised data file at path. It is built under a
+// temporary name and linked into place, so no process ever sees an empty
+// credflow.db, which would be damage.
+func create(path string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".new*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer os.Remove(tmp)
+	// bbolt initialises an empty file.
+	b, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	err = b.Close()
+	if err == nil {
+		err = linkNew(tmp, path)
+		if errors.Is(err, fs.ErrExist) {
+			err = nil // another process made it first
+		}
+	}
+	return err
+}
+
 // Path is the file's location.
 func (db *DB) Path() string { return db.path }
 
 // Bolt exposes the underlying handle for packages that need bbolt's Batch.
+// Unlike View and Update, its calls are not guarded against damage.
 func (db *DB) Bolt() *bolt.DB { return db.bolt }
 
-// Update runs fn in a read-write transaction.
-func (db *DB) Update(fn func(*bolt.Tx) error) error { return db.bolt.Update(fn) }
+// Update runs fn in a read-write transaction. Damage met on the way is
+// a *DamagedError, and the transaction is rolled back.
+func (db *DB) Update(fn func(*bolt.Tx) error) error {
+	return db.guarded(func() error { return db.bolt.Update(fn) })
+}
 
-// View runs fn in a read-only transaction.
-func (db *DB) View(fn func(*bolt.Tx) error) error { return db.bolt.View(fn) }
+// View runs fn in a read-only transaction. Damage met on the way is a
+// *DamagedError.
+func (db *DB) View(fn func(*bolt.Tx) error) error {
+	return db.guarded(func() error { return db.bolt.View(fn) })
+}
+
+func (db *DB) guarded(op func() error) error {
+	if db.broken {
+		if e := readNote(db.path); e != nil {
+			return e
+		}
+		return damaged(db.path, "it was found damaged by an earlier operation")
+	}
+	err := guard(op)
+	var pf *pageFault
+	if errors.As(err, &pf) {
+		db.abandon()
+		return damaged(db.path, pf.problem)
+	}
+	return err
+}
 
 // Close releases the file and removes the owner note.
 func (db *DB) Close() error {
 	os.Remove(db.ownerPath)
+	if db.broken {
+		return nil
+	}
 	return db.bolt.Close()
 }
 
