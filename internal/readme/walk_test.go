@@ -22,6 +22,9 @@ package readme
 //	         yamlBlocks saying what the walk does with it (merge it into the
 //	         config file, or write it to a file), applied at its place in
 //	         the README.
+//	```toml, ```json
+//	         other programs' configuration (Codex CLI's config.toml, an
+//	         editor's settings), shown for the reader to copy; never run.
 //	```      (no language) program output, never run.
 //
 // Any other fence language fails the walk.
@@ -263,9 +266,9 @@ func TestREADMEWalk(t *testing.T) {
 			first := firstLine(b.body)
 			usedYAML[first] = true
 			w.yaml(b, first)
-		case "text", "":
+		case "text", "", "toml", "json":
 		default:
-			t.Errorf("README.md:%d: a ```%s block: the walk knows sh (runnable), text (syntax summaries), yaml and unmarked output blocks", b.line, b.lang)
+			t.Errorf("README.md:%d: a ```%s block: the walk knows sh (runnable), text (syntax summaries), yaml, toml and json (other programs' files) and unmarked output blocks", b.line, b.lang)
 		}
 	}
 	for _, s := range steps {
