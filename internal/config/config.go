@@ -26,6 +26,7 @@ import (
 type Config struct {
 	Server   Server                       `yaml:"server"`
 	Ledger   Ledger                       `yaml:"ledger"`
+	Context  Context                      `yaml:"context"`
 	Vault    Vault                        `yaml:"vault"`
 	Profiles map[string]map[string]string `yaml:"profiles"`
 	// Providers are the upstreams the gateway routes to (see `credflow serve`).
@@ -84,6 +85,24 @@ type Server struct {
 	// HTTPServer is "lean" (the gateway's own HTTP/1.1 loop for common
 	// requests, net/http for the rest) or "net/http" (net/http for all).
 	HTTPServer string `yaml:"http_server"`
+}
+
+// Context configures the context engine: the conversations the gateway
+// keeps (Responses API state, Conversations, sessions).
+type Context struct {
+	// Retention deletes a stored conversation not updated for this long;
+	// 0 keeps them forever; absent is DefaultContextRetention.
+	Retention *Duration `yaml:"retention"`
+	// KeyRetention overrides Retention for some virtual keys, by name.
+	KeyRetention map[string]Duration `yaml:"key_retention"`
+	// Policy fits a session into a model's context window: window,
+	// summarize or relevance.
+	Policy string `yaml:"policy"`
+	// Summarizer is the model (routed like any) that writes the running
+	// summaries of the summarize policy.
+	Summarizer string `yaml:"summarizer"`
+	// CacheMB bounds the decrypted conversations kept in memory.
+	CacheMB int `yaml:"cache_mb"`
 }
 
 // Ledger configures usage accounting in the data file.
@@ -183,7 +202,10 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxTokens       = 4096
 	DefaultBodyTimeout     = time.Minute
-	DefaultIdleTimeout     = 2 * time.Minute
+	// DefaultContextRetention is how long a stored conversation lives
+	// after its last use.
+	DefaultContextRetention = 90 * 24 * time.Hour
+	DefaultIdleTimeout      = 2 * time.Minute
 )
 
 // ProviderTypes lists the provider kinds the gateway speaks.
@@ -335,6 +357,16 @@ func (c *Config) applyDefaults() {
 	if sv.HTTPServer == "" {
 		sv.HTTPServer = "lean"
 	}
+	if c.Context.Retention == nil {
+		d := Duration(DefaultContextRetention)
+		c.Context.Retention = &d
+	}
+	if c.Context.Policy == "" {
+		c.Context.Policy = "window"
+	}
+	if c.Context.CacheMB == 0 {
+		c.Context.CacheMB = 64
+	}
 	if sv.BodyTimeout == 0 {
 		sv.BodyTimeout = Duration(DefaultBodyTimeout)
 	}
@@ -407,6 +439,25 @@ func (c *Config) validate() []Problem {
 	}
 	if c.Server.DefaultMaxTokens < 1 {
 		add("must be at least 1", "server", "default_max_tokens")
+	}
+	switch c.Context.Policy {
+	case "window", "summarize", "relevance":
+	default:
+		add(fmt.Sprintf("unknown policy %q; use window, summarize or relevance", c.Context.Policy), "context", "policy")
+	}
+	if c.Context.Policy == "summarize" && c.Context.Summarizer == "" {
+		add("the summarize policy needs context.summarizer: the model that writes summaries", "context", "policy")
+	}
+	if *c.Context.Retention < 0 {
+		add("must be 0 (keep forever) or more", "context", "retention")
+	}
+	for name, d := range c.Context.KeyRetention {
+		if d < 0 {
+			add("must be 0 (keep forever) or more", "context", "key_retention", name)
+		}
+	}
+	if c.Context.CacheMB < 0 {
+		add("must be 0 or more", "context", "cache_mb")
 	}
 	if c.Server.BodyTimeout < Duration(time.Second) {
 		add("must be at least 1s", "server", "body_timeout")

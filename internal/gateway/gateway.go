@@ -134,6 +134,8 @@ type Server struct {
 	templates atomic.Pointer[map[string]*templates.Template]
 	// today is the UTC day's spend for the admin status (dayspend.go).
 	today *daySpend
+	// ctx is the context engine's file, opened on first use (context.go).
+	ctx contextEngine
 
 	requests atomic.Uint64
 	inflight atomic.Int64
@@ -246,6 +248,9 @@ func (s *Server) Bus() *Bus { return s.bus }
 // closes whatever is left.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
+	pruneCtx, stopPrune := context.WithCancel(context.Background())
+	defer stopPrune()
+	go s.pruneContext(pruneCtx)
 	go func() { errc <- s.front.Serve(s.ln) }()
 	go func() { errc <- s.admin.Serve(s.adminLn) }()
 	var err error
@@ -269,6 +274,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.front.Close()
 	}
 	s.pending.Wait()
+	s.closeContext()
 	// Everything accounted is written before the process ends.
 	if s.ledger != nil {
 		if lerr := s.ledger.Close(sctx); lerr != nil {

@@ -39,6 +39,7 @@ func (s *Server) clientMux() http.Handler {
 		mux.Handle("POST "+path, s.endpoint(ep))
 	}
 	mux.HandleFunc("GET /v1/models", s.models)
+	s.stateRoutes(mux)
 	mux.HandleFunc("POST /v1/templates/{name}", s.serveTemplate)
 	// Prometheus metrics: names and counts only, on the loopback listener.
 	mux.Handle("GET /metrics", s.metrics.handler())
@@ -101,6 +102,9 @@ type call struct {
 	// dropped lists the request paths of hint fields a translation left
 	// out (x-credflow-dropped, and the request log).
 	dropped []string
+	// turn is the context engine's part in the request (stateful.go), nil
+	// for a stateless one.
+	turn *turn
 }
 
 func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
@@ -283,8 +287,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 		return fail(&apiError{Status: http.StatusInternalServerError, Message: err.Error()})
 	}
 
+	tn, aerr := s.beginTurn(c, key, r, body)
+	if aerr != nil {
+		return fail(aerr)
+	}
+	c.turn = tn
 	if !key.Policy.IsZero() {
-		if aerr := s.reserve(w, c, st, key, targets[0], body, f.outCap); aerr != nil {
+		// A stored history goes with the request: reserve for it too.
+		if aerr := s.reserve(w, c, st, key, targets[0], int64(len(body))+tn.historyBytes(), f.outCap); aerr != nil {
 			return fail(aerr)
 		}
 	}
@@ -306,7 +316,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 			continue
 		}
 		c.dropped = c.dropped[:0]
-		up, ureq, aerr := s.prepare(st, p, c, t, body, stream, r.Header)
+		tbody := body
+		if tn != nil {
+			if tbody, aerr = s.turnBody(r, st, p, t, c, tn, body, f.outCap); aerr != nil {
+				return fail(aerr)
+			}
+		}
+		up, ureq, aerr := s.prepare(st, p, c, t, tbody, stream, r.Header)
 		if aerr != nil {
 			// A request that cannot be expressed for this provider is the
 			// client's problem, not the provider's health: no fallback.
@@ -564,20 +580,20 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 // reserve takes the key's budget and rate-limit reservation for a request,
 // estimated so that it bounds the request's cost (see package limits): the
 // prompt at one token per body byte, the output at its cap.
-func (s *Server) reserve(w http.ResponseWriter, c *call, st *state, key *keys.Key, t route.Target, body []byte, out int64) *apiError {
+func (s *Server) reserve(w http.ResponseWriter, c *call, st *state, key *keys.Key, t route.Target, prompt int64, out int64) *apiError {
 	// out is the request's own cap, validated by requestFields (1 to
 	// maxOutputCap), so with the body's length, itself bounded by
 	// server.max_body_bytes, the estimate can neither wrap nor go negative.
 	if out <= 0 {
 		out = int64(max(st.cfg.Server.DefaultMaxTokens, 1))
 	}
-	est := limits.Cost{Tokens: int64(len(body)) + out}
+	est := limits.Cost{Tokens: prompt + out}
 	usdBudget := false
 	for _, b := range key.Policy.Budgets {
 		usdBudget = usdBudget || (b.Unit == adminapi.UnitUSD && !b.Soft)
 	}
 	if p, ok := st.price(t.Provider, t.Model); ok {
-		if cost, ok := p.Cost(pricing.Usage{Input: int64(len(body)), Output: out}); ok {
+		if cost, ok := p.Cost(pricing.Usage{Input: prompt, Output: out}); ok {
 			est.Micros = int64(cost) + 1
 		} else {
 			// Too large to price: more than any budget can hold.

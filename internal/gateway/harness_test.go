@@ -182,6 +182,7 @@ type env struct {
 	cfgText string
 	mu      sync.Mutex
 	events  []adminapi.Event
+	logs    *logBuffer // what the gateway logged
 	done    chan error
 	cancel  context.CancelFunc
 }
@@ -236,7 +237,7 @@ func startGatewayTB(t testing.TB, tt *testing.T, cfg string, oa, an *httptest.Se
 		anURL = an.URL
 	}
 	cfg = strings.ReplaceAll(strings.ReplaceAll(cfg, "{{OPENAI}}", oaURL), "{{ANTHROPIC}}", anURL)
-	e := &env{t: tt, dataDir: dir, cfgText: cfg, done: make(chan error, 1)}
+	e := &env{t: tt, dataDir: dir, cfgText: cfg, done: make(chan error, 1), logs: &logBuffer{}}
 	openStore := func() (*store.DB, error) {
 		return store.Open(filepath.Join(dir, store.FileName), store.Options{Process: "test"})
 	}
@@ -280,7 +281,7 @@ func startGatewayTB(t testing.TB, tt *testing.T, cfg string, oa, an *httptest.Se
 			return config.Parse([]byte(e.cfgText), "test.yaml")
 		},
 		OpenVault: openVault, OpenStore: openStore, DataDir: dir,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	}
 	opts := e.opts
 	opts.Listener = ln
@@ -390,4 +391,22 @@ func (e *env) restart() {
 	runCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { e.done <- e.srv.Run(runCtx) }()
+}
+
+// allEvents returns the events seen so far.
+func (e *env) allEvents() []adminapi.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]adminapi.Event{}, e.events...)
+}
+
+// setConfig replaces the config text and reloads the gateway.
+func (e *env) setConfig(text string) {
+	e.t.Helper()
+	e.mu.Lock()
+	e.cfgText = text
+	e.mu.Unlock()
+	if err := e.srv.Reload(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
 }

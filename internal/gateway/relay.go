@@ -70,6 +70,7 @@ func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstr
 	}
 	status := resp.StatusCode
 	var callErr error
+	var res *translate.Result // the answer, for the context engine
 	if status >= 300 {
 		callErr = fmt.Errorf("provider %q answered %d", c.ev.Provider, status)
 		switch {
@@ -83,6 +84,9 @@ func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstr
 		body = c.st.redact.Bytes(body)
 	} else {
 		tapBody(up.format, body, &c.usage)
+		if tn := c.turn; tn != nil {
+			res, _ = resultOf(up, c.endpoint, body)
+		}
 		if up.translated {
 			var terr error
 			switch {
@@ -98,6 +102,14 @@ func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstr
 				return http.StatusBadGateway, terr
 			}
 		}
+	}
+	if tn := c.turn; tn != nil && status < 300 {
+		var obj json.RawMessage
+		if c.endpoint == provider.Responses {
+			obj = body
+		}
+		// On disk before the client has it.
+		s.finishTurn(c, tn, res, obj)
 	}
 	ct := resp.Header.Get("Content-Type")
 	if ct == "" || up.translated {
@@ -122,6 +134,11 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 	}
 	wr := llmapi.NewWriter(w)
 	rd := llmapi.NewReader(resp.Body)
+	var tr translate.StreamTranslator
+	var rs *translate.ResponsesStream
+	if c.turn != nil {
+		c.turn.watch(up, c.endpoint)
+	}
 	emit := func(ev llmapi.Event) error {
 		if c.firstAt.IsZero() {
 			c.firstAt = s.opt.Now()
@@ -135,6 +152,11 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 			} else {
 				c.res.Release()
 			}
+			// And the turn is on disk before the client has its end.
+			if tn := c.turn; tn != nil && ev.Name != "response.failed" && (rs == nil || !rs.Failed()) {
+				res, obj := tn.streamResult(rs, ev)
+				s.finishTurn(c, tn, res, obj)
+			}
 		}
 		if bytes.Contains(ev.Data, errorMember) {
 			// An error event, passed through or translated, may echo a
@@ -143,8 +165,6 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		}
 		return wr.WriteEvent(ev)
 	}
-	var tr translate.StreamTranslator
-	var rs *translate.ResponsesStream
 	switch {
 	case up.responses != nil && up.format == provider.FormatAnthropic:
 		rs = translate.NewMessagesToResponsesStream(up.responses)
@@ -186,6 +206,9 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 			return http.StatusOK, fmt.Errorf("stream cut: %v", c.st.scrub(err))
 		}
 		tapEvent(up.format, ev, &c.usage)
+		if c.turn != nil {
+			c.turn.observe(ev)
+		}
 		if tr != nil {
 			werr = tr.Translate(ev, emit)
 		} else if dropUsage && isUsageOnlyChunk(ev.Data) {

@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/credflow/credflow/internal/provider"
 	"github.com/credflow/credflow/internal/route"
+	"github.com/credflow/credflow/internal/session"
 	"github.com/credflow/credflow/internal/translate"
 )
 
@@ -28,11 +28,22 @@ func (s *Server) prepareResponses(st *state, p provider.Provider, c *call, t rou
 	if err != nil {
 		return nil, nil, translateError(err)
 	}
-	if meta.PreviousResponseID != "" {
-		return nil, nil, &apiError{Status: http.StatusBadRequest, Param: "previous_response_id", Code: "unsupported_parameter",
-			Message: fmt.Sprintf("model %q routes to provider %q (%s), and credflow keeps no stored responses for it: send the whole conversation in input", c.ev.Model, p.Name(), p.Type())}
-	}
 	meta.ID, meta.Model, meta.CreatedAt = translate.NewResponseID(), c.ev.Model, s.opt.Now().Unix()
+	if tn := c.turn; tn != nil {
+		// The conversation so far goes first, fitted into the model's
+		// window; the response is stored under credflow's id.
+		tn.respID = meta.ID
+		meta.Conversation = tn.conversation
+		if tn.history != nil {
+			fit := s.fitHistory(st, t, tn.history, conv.Items, estimate(len(body)-len(tn.inputBytes(body))), int64(conv.MaxOutputTokens), session.PolicyWindow, tn)
+			if !fit.fits && !tn.truncate {
+				return nil, nil, contextTooLong()
+			}
+			conv.Items = fit.items
+		}
+	} else {
+		meta.Store = false // nothing was stored: say so
+	}
 	up.translated, up.responses = true, meta
 	if up.format == provider.FormatAnthropic {
 		req.Endpoint = provider.Messages

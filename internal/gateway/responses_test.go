@@ -399,7 +399,6 @@ func TestResponsesBadInput(t *testing.T) {
 		{`{"model":"claude-x","input":[{"type":"function_call","name":"f","arguments":"{}"}]}`, "input[0]"},
 		{`{"model":"claude-x","input":[{"type":"function_call","call_id":"c","name":"f","arguments":"[1]"}]}`, "input[0].arguments"},
 		{`{"model":"claude-x","input":[{"role":"wizard","content":"hi"}]}`, "input[0].role"},
-		{`{"model":"claude-x","input":"hi","previous_response_id":"resp_123"}`, "previous_response_id"},
 		{`{"model":"claude-x","input":"hi","background":true}`, "background"},
 		{`{"model":"claude-x","input":"hi","text":{"format":{"type":"json_object"}}}`, "text.format"},
 		{`{"model":"claude-x","input":"hi","surprise":1}`, "surprise"},

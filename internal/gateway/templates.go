@@ -48,6 +48,10 @@ func (s *Server) loadTemplates(db *store.DB) error {
 // path: a key limited to templates may only come through the template
 // endpoint. It also labels a template request's event.
 func templateScope(r *http.Request, key *keys.Key, c *call) *apiError {
+	if r.Context().Value(summarizeCall{}) != nil {
+		c.ev.Endpoint = "context/summarize"
+		return nil
+	}
 	name, fromTemplate := r.Context().Value(templateCall{}).(string)
 	if fromTemplate {
 		c.ev.Endpoint = "templates/" + name

@@ -119,6 +119,43 @@ func Set(body []byte, key string, raw []byte) ([]byte, error) {
 	return append(out, body[end:]...), nil
 }
 
+// Delete returns a copy of body without the top-level key (body itself
+// when it has no such key), its comma handled so the object stays valid.
+func Delete(body []byte, key string) ([]byte, error) {
+	var found *span
+	var prevEnd int // where the member before key ends (its value's end)
+	last := -1
+	_, err := scan(body, func(k []byte, s span) bool {
+		if found == nil && string(k) == key {
+			found = &s
+			prevEnd = last
+			return false
+		}
+		last = s.valEnd
+		return true
+	})
+	if err != nil || found == nil {
+		return body, err
+	}
+	end := skipWS(body, found.valEnd)
+	out := make([]byte, 0, len(body))
+	switch {
+	case body[end] == ',':
+		// Not the last member: drop it and its comma.
+		out = append(out, body[:found.keyStart]...)
+		out = append(out, body[skipWS(body, end+1):]...)
+	case prevEnd >= 0:
+		// The last of several: drop the comma before it.
+		out = append(out, body[:prevEnd]...)
+		out = append(out, body[end:]...)
+	default:
+		// The only member.
+		out = append(out, body[:found.keyStart]...)
+		out = append(out, body[end:]...)
+	}
+	return out, nil
+}
+
 // SetString sets a top-level string value.
 func SetString(body []byte, key, value string) ([]byte, error) {
 	raw, _ := json.Marshal(value)

@@ -151,3 +151,24 @@ func TestMembersMatchesFields(t *testing.T) {
 		t.Fatal("Members accepted a non-object")
 	}
 }
+
+func TestDelete(t *testing.T) {
+	for _, c := range []struct{ in, key, want string }{
+		{`{"a":1,"b":2,"c":3}`, "b", `{"a":1,"c":3}`},
+		{`{"a":1,"b":2,"c":3}`, "a", `{"b":2,"c":3}`},
+		{`{"a":1,"b":2,"c":3}`, "c", `{"a":1,"b":2}`},
+		{`{ "a" : 1 , "b" : [2] }`, "b", `{ "a" : 1}`},
+		{`{"only":{"x":1}}`, "only", `{}`},
+		{`{"a":1}`, "missing", `{"a":1}`},
+		{`{"a":"b","b":"a"}`, "b", `{"a":"b"}`},
+	} {
+		got, err := Delete([]byte(c.in), c.key)
+		if err != nil || string(got) != c.want {
+			t.Errorf("Delete(%s, %s) = %s, %v; want %s", c.in, c.key, got, err, c.want)
+		}
+		var v any
+		if json.Unmarshal(got, &v) != nil {
+			t.Errorf("Delete(%s, %s) = %s: not JSON", c.in, c.key, got)
+		}
+	}
+}

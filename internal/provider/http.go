@@ -52,10 +52,10 @@ func (p *httpProvider) url(r *Request) string {
 	case "anthropic":
 		return base + "/v1/" + string(r.Endpoint)
 	case "azure-openai":
-		if r.Endpoint == Responses {
+		if r.Endpoint == Responses || strings.HasPrefix(string(r.Endpoint), "responses/") {
 			// Azure serves the Responses API only on its v1 surface, with
 			// the deployment in the body's model.
-			return base + "/openai/v1/responses"
+			return base + "/openai/v1/" + string(r.Endpoint)
 		}
 		return base + "/openai/deployments/" + url.PathEscape(r.Model) + "/" + string(r.Endpoint) + "?api-version=" + url.QueryEscape(p.apiVersion)
 	}
@@ -65,7 +65,7 @@ func (p *httpProvider) url(r *Request) string {
 // Send implements Provider. The timeout covers the wait for response
 // headers only: a long stream may run as long as it keeps sending.
 func (p *httpProvider) Send(ctx context.Context, r *Request) (*http.Response, error) {
-	if p.lean != nil && !p.lean.pool.h2.Load() {
+	if p.lean != nil && !p.lean.pool.h2.Load() && (r.Method == "" || r.Method == http.MethodPost) {
 		resp, err := p.sendLean(ctx, r)
 		if err != errFallback {
 			return resp, err
@@ -77,7 +77,11 @@ func (p *httpProvider) Send(ctx context.Context, r *Request) (*http.Response, er
 // sendHTTP sends a call through net/http.
 func (p *httpProvider) sendHTTP(ctx context.Context, r *Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url(r), bytes.NewReader(r.Body))
+	method := r.Method
+	if method == "" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.url(r), bytes.NewReader(r.Body))
 	if err != nil {
 		cancel()
 		return nil, err

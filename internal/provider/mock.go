@@ -93,6 +93,10 @@ func text(raw json.RawMessage) string {
 
 // Send implements Provider by building the upstream response in memory.
 func (m *Mock) Send(ctx context.Context, r *Request) (*http.Response, error) {
+	if r.Method != "" && r.Method != http.MethodPost {
+		// The mock keeps nothing, so there is nothing to delete.
+		return m.errorResponse(r.Endpoint, http.StatusNotFound, "invalid_request_error", "mock: nothing is stored here"), nil
+	}
 	var p mockPrompt
 	if err := json.Unmarshal(r.Body, &p); err != nil {
 		return m.errorResponse(r.Endpoint, http.StatusBadRequest, "invalid_request_error", "mock: request body is not valid JSON: "+err.Error()), nil

@@ -60,6 +60,9 @@ func (e Endpoint) Format() Format {
 
 // Request is one upstream call, body already in the provider's format.
 type Request struct {
+	// Method is POST when empty; DELETE removes a stored object (the
+	// Endpoint is then its path, e.g. "responses/resp_…").
+	Method   string
 	Endpoint Endpoint
 	// Model is the upstream model (azure-openai puts it in the URL).
 	Model  string

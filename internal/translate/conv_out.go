@@ -214,69 +214,9 @@ func ConvToMessages(c *Conv, opt Options) ([]byte, error) {
 	if c.Instructions != "" {
 		b.system = append(b.system, llmapi.ContentBlock{Type: "text", Text: c.Instructions})
 	}
-	thinking := false // the history carries Anthropic thinking back
-	for i := range c.Items {
-		it := &c.Items[i]
-		p := fmt.Sprintf("input[%d]", i)
-		switch it.Type {
-		case contextdoc.TypeMessage:
-			switch it.Role {
-			case contextdoc.RoleSystem, contextdoc.RoleDeveloper:
-				for j, part := range it.Content {
-					if part.Type != contextdoc.PartText {
-						return nil, invalid(fmt.Sprintf("%s.content[%d]", p, j), "a system or developer message holds text only")
-					}
-					if part.Text != "" {
-						b.system = append(b.system, llmapi.ContentBlock{Type: "text", Text: part.Text})
-					}
-				}
-			case contextdoc.RoleAssistant:
-				for _, part := range it.Content {
-					if part.Text != "" {
-						b.add("assistant", llmapi.ContentBlock{Type: "text", Text: part.Text})
-					}
-				}
-			default:
-				blocks, err := messagesBlocks(it.Content, p+".content")
-				if err != nil {
-					return nil, err
-				}
-				b.add("user", blocks...)
-			}
-		case contextdoc.TypeFunctionCall:
-			input, ok := argumentsObject(it.Arguments)
-			if !ok {
-				return nil, invalid(p+".arguments", p+".arguments must be a JSON object")
-			}
-			b.add("assistant", llmapi.ContentBlock{Type: "tool_use", ID: it.CallID, Name: it.Name, Input: input})
-		case contextdoc.TypeFunctionCallOutput:
-			res := llmapi.ContentBlock{Type: "tool_result", ToolUseID: it.CallID, IsError: it.IsError}
-			if len(it.Content) == 1 && it.Content[0].Type == contextdoc.PartText {
-				res.Content = &llmapi.MessageContent{Text: it.Content[0].Text}
-			} else if len(it.Content) > 0 {
-				blocks, err := messagesBlocks(it.Content, p+".output")
-				if err != nil {
-					return nil, err
-				}
-				for j, bl := range blocks {
-					if bl.Type == "document" {
-						return nil, untranslatable(fmt.Sprintf("%s.output[%d]", p, j), toAnthropic, "an Anthropic tool result holds text and images only")
-					}
-				}
-				res.Content = &llmapi.MessageContent{Blocks: blocks}
-			}
-			b.add("user", res)
-		case contextdoc.TypeReasoning:
-			if it.Origin != contextdoc.OriginAnthropic {
-				continue
-			}
-			thinking = true
-			if it.Redacted {
-				b.add("assistant", llmapi.ContentBlock{Type: "redacted_thinking", Data: it.Signature})
-			} else {
-				b.add("assistant", llmapi.ContentBlock{Type: "thinking", Thinking: it.Text(), Signature: it.Signature})
-			}
-		}
+	thinking, err := b.items(c.Items, "input")
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case len(b.system) == 1:
@@ -416,4 +356,74 @@ func messagesBlocks(parts []contextdoc.Part, p string) ([]llmapi.ContentBlock, e
 		}
 	}
 	return blocks, nil
+}
+
+// items adds neutral items to the builder: system and developer text to
+// the system prompt, the rest as blocks of alternating messages. It
+// reports whether Anthropic thinking was carried back.
+func (b *anthropicBuilder) items(items []contextdoc.Item, prefix string) (thinking bool, err error) {
+	for i := range items {
+		it := &items[i]
+		p := fmt.Sprintf("%s[%d]", prefix, i)
+		switch it.Type {
+		case contextdoc.TypeMessage:
+			switch it.Role {
+			case contextdoc.RoleSystem, contextdoc.RoleDeveloper:
+				for j, part := range it.Content {
+					if part.Type != contextdoc.PartText {
+						return false, invalid(fmt.Sprintf("%s.content[%d]", p, j), "a system or developer message holds text only")
+					}
+					if part.Text != "" {
+						b.system = append(b.system, llmapi.ContentBlock{Type: "text", Text: part.Text})
+					}
+				}
+			case contextdoc.RoleAssistant:
+				for _, part := range it.Content {
+					if part.Text != "" {
+						b.add("assistant", llmapi.ContentBlock{Type: "text", Text: part.Text})
+					}
+				}
+			default:
+				blocks, err := messagesBlocks(it.Content, p+".content")
+				if err != nil {
+					return false, err
+				}
+				b.add("user", blocks...)
+			}
+		case contextdoc.TypeFunctionCall:
+			input, ok := argumentsObject(it.Arguments)
+			if !ok {
+				return false, invalid(p+".arguments", p+".arguments must be a JSON object")
+			}
+			b.add("assistant", llmapi.ContentBlock{Type: "tool_use", ID: it.CallID, Name: it.Name, Input: input})
+		case contextdoc.TypeFunctionCallOutput:
+			res := llmapi.ContentBlock{Type: "tool_result", ToolUseID: it.CallID, IsError: it.IsError}
+			if len(it.Content) == 1 && it.Content[0].Type == contextdoc.PartText {
+				res.Content = &llmapi.MessageContent{Text: it.Content[0].Text}
+			} else if len(it.Content) > 0 {
+				blocks, err := messagesBlocks(it.Content, p+".output")
+				if err != nil {
+					return false, err
+				}
+				for j, bl := range blocks {
+					if bl.Type == "document" {
+						return false, untranslatable(fmt.Sprintf("%s.output[%d]", p, j), toAnthropic, "an Anthropic tool result holds text and images only")
+					}
+				}
+				res.Content = &llmapi.MessageContent{Blocks: blocks}
+			}
+			b.add("user", res)
+		case contextdoc.TypeReasoning:
+			if it.Origin != contextdoc.OriginAnthropic {
+				continue
+			}
+			thinking = true
+			if it.Redacted {
+				b.add("assistant", llmapi.ContentBlock{Type: "redacted_thinking", Data: it.Signature})
+			} else {
+				b.add("assistant", llmapi.ContentBlock{Type: "thinking", Thinking: it.Text(), Signature: it.Signature})
+			}
+		}
+	}
+	return thinking, nil
 }

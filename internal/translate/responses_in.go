@@ -40,7 +40,7 @@ type ResponseMeta struct {
 	Temperature, TopP                                *float64
 	MaxOutputTokens, MaxToolCalls                    *int
 	ParallelToolCalls                                bool
-	PreviousResponseID                               string
+	PreviousResponseID, Conversation                 string
 	Store                                            bool
 	Truncation                                       string
 	User                                             string

@@ -173,6 +173,9 @@ func responseObject(meta *ResponseMeta, status string) llmapi.ResponsesResponse 
 	if meta.PreviousResponseID != "" {
 		r.PreviousResponseID = &meta.PreviousResponseID
 	}
+	if meta.Conversation != "" {
+		r.Conversation = &llmapi.ResponsesConversationRef{ID: meta.Conversation}
+	}
 	if meta.User != "" {
 		r.User = &meta.User
 	}

@@ -26,6 +26,23 @@ func NewMessagesToResponsesStream(meta *ResponseMeta) *ResponsesStream {
 	return &ResponsesStream{w: newResponsesWriter(meta), messages: &messagesSource{}}
 }
 
+// NewChatAccumulator reads a Chat Completions stream into a Result
+// without writing anything: the context engine keeps what a streamed
+// reply said. Feed it with Translate (emit may be nil) and Finish.
+func NewChatAccumulator() *ResponsesStream {
+	s := NewChatToResponsesStream(&ResponseMeta{})
+	s.w.quiet = true
+	return s
+}
+
+// NewMessagesAccumulator reads an Anthropic Messages stream into a Result
+// without writing anything.
+func NewMessagesAccumulator() *ResponsesStream {
+	s := NewMessagesToResponsesStream(&ResponseMeta{})
+	s.w.quiet = true
+	return s
+}
+
 // ResponsesStream is a StreamTranslator whose client speaks the Responses
 // API. Events come out in OpenAI's order, each with its sequence_number:
 // response.created and response.in_progress; per output item
@@ -108,6 +125,8 @@ type responsesWriter struct {
 	summary bool // the open reasoning item has a summary part
 	stop    string
 	usage   Usage
+	// quiet: accumulate only, emit nothing.
+	quiet bool
 }
 
 func newResponsesWriter(meta *ResponseMeta) *responsesWriter {
@@ -117,6 +136,9 @@ func newResponsesWriter(meta *ResponseMeta) *responsesWriter {
 // event marshals one event: "type" and "sequence_number" first, as OpenAI
 // writes them.
 func (w *responsesWriter) event(typ string, fields ...any) error {
+	if w.quiet {
+		return nil
+	}
 	var b []byte
 	b = append(b, `{"type":`...)
 	b = appendJSON(b, typ)
@@ -219,6 +241,9 @@ func (w *responsesWriter) start() error {
 		return nil
 	}
 	w.started = true
+	if w.quiet {
+		return nil
+	}
 	r := w.response("in_progress")
 	if err := w.event("response.created", "response", r); err != nil {
 		return err
@@ -239,6 +264,9 @@ func (w *responsesWriter) add(it contextdoc.Item, kind openKind) error {
 	w.open = kind
 	w.buf.Reset()
 	w.summary = false
+	if w.quiet {
+		return nil
+	}
 	return w.event("response.output_item.added", "output_index", w.index(), "item", outputItem(w.cur(), "in_progress", w.meta))
 }
 
@@ -368,6 +396,9 @@ func (w *responsesWriter) closeOpen() error {
 			}
 		}
 	}
+	if w.quiet {
+		return nil
+	}
 	return w.event("response.output_item.done", "output_index", i, "item", outputItem(it, "completed", w.meta))
 }
 
@@ -381,6 +412,9 @@ func (w *responsesWriter) finish() error {
 		return err
 	}
 	w.ended = true
+	if w.quiet {
+		return nil
+	}
 	r := w.response("completed")
 	setOutcome(&r, w.stop)
 	u := responsesUsage(w.usage)
@@ -399,6 +433,9 @@ func (w *responsesWriter) fail(code, msg string) error {
 		return err
 	}
 	w.ended, w.failed = true, true
+	if w.quiet {
+		return nil
+	}
 	typ := "server_error"
 	if code == "invalid_request_error" || code == "rate_limit_exceeded" || code == "insufficient_quota" {
 		typ = code

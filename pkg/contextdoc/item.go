@@ -12,6 +12,8 @@
 // The format is versioned by Version; fields are only ever added.
 package contextdoc
 
+import "time"
+
 // Item types.
 const (
 	TypeMessage            = "message"
@@ -69,6 +71,23 @@ type Item struct {
 	Signature string `json:"signature,omitempty"`
 	Origin    string `json:"origin,omitempty"`
 	Redacted  bool   `json:"redacted,omitempty"`
+
+	// What credflow records of a stored item: when it was added, the
+	// model that wrote it (assistant items), an estimate of its size in
+	// tokens (for fitting a context window), and, on the first item of a
+	// reply, the turn's usage and cost.
+	Time   *time.Time `json:"time,omitempty"`
+	Model  string     `json:"model,omitempty"`
+	Tokens int        `json:"tokens,omitempty"`
+	Usage  *Usage     `json:"usage,omitempty"`
+}
+
+// Usage is what one turn cost: the whole request's input and output
+// tokens, and its price in micro-dollars (absent when unknown).
+type Usage struct {
+	InputTokens  int64  `json:"input_tokens"`
+	OutputTokens int64  `json:"output_tokens"`
+	CostMicros   *int64 `json:"cost_micros,omitempty"`
 }
 
 // Part is one piece of content.

@@ -236,6 +236,11 @@ type ResponsesReasoningConfig struct {
 	GenerateSummary string `json:"generate_summary,omitempty"`
 }
 
+// ResponsesConversationRef names the conversation a response belongs to.
+type ResponsesConversationRef struct {
+	ID string `json:"id"`
+}
+
 // ResponsesUsage counts tokens. InputTokens includes cached tokens and
 // OutputTokens reasoning tokens, as in Chat Completions.
 type ResponsesUsage struct {
@@ -274,35 +279,36 @@ type ResponsesIncomplete struct {
 // ResponsesOutputReasoning). The request settings it echoes are raw JSON
 // so that they go back as the client sent them.
 type ResponsesResponse struct {
-	ID                 string               `json:"id"`
-	Object             string               `json:"object"`
-	CreatedAt          int64                `json:"created_at"`
-	Status             string               `json:"status"`
-	Background         bool                 `json:"background"`
-	Error              *ResponsesError      `json:"error"`
-	IncompleteDetails  *ResponsesIncomplete `json:"incomplete_details"`
-	Instructions       json.RawMessage      `json:"instructions"`
-	MaxOutputTokens    *int                 `json:"max_output_tokens"`
-	MaxToolCalls       *int                 `json:"max_tool_calls"`
-	Model              string               `json:"model"`
-	Output             []json.RawMessage    `json:"output"`
-	ParallelToolCalls  bool                 `json:"parallel_tool_calls"`
-	PreviousResponseID *string              `json:"previous_response_id"`
-	PromptCacheKey     *string              `json:"prompt_cache_key"`
-	Reasoning          json.RawMessage      `json:"reasoning"`
-	SafetyIdentifier   *string              `json:"safety_identifier"`
-	ServiceTier        string               `json:"service_tier"`
-	Store              bool                 `json:"store"`
-	Temperature        *float64             `json:"temperature"`
-	Text               json.RawMessage      `json:"text"`
-	ToolChoice         json.RawMessage      `json:"tool_choice"`
-	Tools              json.RawMessage      `json:"tools"`
-	TopLogprobs        int                  `json:"top_logprobs"`
-	TopP               *float64             `json:"top_p"`
-	Truncation         string               `json:"truncation"`
-	Usage              *ResponsesUsage      `json:"usage"`
-	User               *string              `json:"user"`
-	Metadata           map[string]string    `json:"metadata"`
+	ID                 string                    `json:"id"`
+	Object             string                    `json:"object"`
+	CreatedAt          int64                     `json:"created_at"`
+	Status             string                    `json:"status"`
+	Background         bool                      `json:"background"`
+	Conversation       *ResponsesConversationRef `json:"conversation,omitempty"`
+	Error              *ResponsesError           `json:"error"`
+	IncompleteDetails  *ResponsesIncomplete      `json:"incomplete_details"`
+	Instructions       json.RawMessage           `json:"instructions"`
+	MaxOutputTokens    *int                      `json:"max_output_tokens"`
+	MaxToolCalls       *int                      `json:"max_tool_calls"`
+	Model              string                    `json:"model"`
+	Output             []json.RawMessage         `json:"output"`
+	ParallelToolCalls  bool                      `json:"parallel_tool_calls"`
+	PreviousResponseID *string                   `json:"previous_response_id"`
+	PromptCacheKey     *string                   `json:"prompt_cache_key"`
+	Reasoning          json.RawMessage           `json:"reasoning"`
+	SafetyIdentifier   *string                   `json:"safety_identifier"`
+	ServiceTier        string                    `json:"service_tier"`
+	Store              bool                      `json:"store"`
+	Temperature        *float64                  `json:"temperature"`
+	Text               json.RawMessage           `json:"text"`
+	ToolChoice         json.RawMessage           `json:"tool_choice"`
+	Tools              json.RawMessage           `json:"tools"`
+	TopLogprobs        int                       `json:"top_logprobs"`
+	TopP               *float64                  `json:"top_p"`
+	Truncation         string                    `json:"truncation"`
+	Usage              *ResponsesUsage           `json:"usage"`
+	User               *string                   `json:"user"`
+	Metadata           map[string]string         `json:"metadata"`
 }
 
 // ResponsesOutputMessage is an assistant message output item.
