@@ -16,6 +16,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go"
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/credflow/credflow/internal/vault"
 	"github.com/credflow/credflow/pkg/adminapi"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/conversations"
@@ -550,4 +551,120 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// The mock speaks the Responses API but keeps nothing: a chain on it is
+// assembled by credflow, streamed turns included.
+func TestResponsesChainOnMockStreamed(t *testing.T) {
+	e, _, _ := responsesEnv(t)
+	ctx := context.Background()
+	var prev string
+	var first int64
+	for i, text := range []string{"one", "two", "three"} {
+		params := responses.ResponseNewParams{Model: "mock", Input: input(text)}
+		if prev != "" {
+			params.PreviousResponseID = openai.String(prev)
+		}
+		stream := e.responses().NewStreaming(ctx, params)
+		var final responses.Response
+		for stream.Next() {
+			if ev := stream.Current(); ev.Type == "response.completed" {
+				final = ev.Response
+			}
+		}
+		if stream.Err() != nil || final.OutputText() != text {
+			t.Fatalf("turn %d: %v %s", i, stream.Err(), final.RawJSON())
+		}
+		// The mock counts the prompt it got: it grows with the history.
+		ev := e.lastEvent()
+		if i == 0 {
+			first = ev.InputTokens
+		} else if ev.InputTokens <= first {
+			t.Fatalf("turn %d: the mock got no history (%d input tokens, %d on the first turn)", i, ev.InputTokens, first)
+		}
+		prev = final.ID
+	}
+	page := e.responses().InputItems.ListAutoPaging(ctx, prev, responses.InputItemListParams{Order: responses.InputItemListParamsOrderAsc})
+	var texts []string
+	for page.Next() {
+		texts = append(texts, itemTexts(t, page.Current().RawJSON())...)
+	}
+	if strings.Join(texts, "|") != "one|one|two|two|three" {
+		t.Fatalf("input_items of the third turn: %q (%v)", texts, page.Err())
+	}
+}
+
+// truncation "disabled" (OpenAI's default) refuses a history over the
+// model's window with OpenAI's error; "auto" drops the oldest turns.
+func TestResponsesTruncation(t *testing.T) {
+	oa := &scripted{}
+	e := startGateway(t, `
+providers:
+  chat:
+    type: openai-compatible
+    base_url: {{OPENAI}}/v1
+routes:
+  - model: small
+    targets: [chat]
+prices:
+  chat/small: {input: "0", output: "0", context: 1500}
+`, oa.serve(t), nil)
+	ctx := context.Background()
+	long := strings.Repeat("word ", 1000) // ~1250 tokens
+	oa.then(chatText("first"))
+	r1, err := e.responses().New(ctx, responses.ResponseNewParams{Model: "small", Input: input(long), MaxOutputTokens: openai.Int(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.responses().New(ctx, responses.ResponseNewParams{Model: "small", Input: input(long), PreviousResponseID: openai.String(r1.ID), MaxOutputTokens: openai.Int(100)})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "context_length_exceeded" {
+		t.Fatalf("an input over the window: %v", err)
+	}
+	oa.then(chatText("second"))
+	if _, err := e.responses().New(ctx, responses.ResponseNewParams{Model: "small", Input: input(long), PreviousResponseID: openai.String(r1.ID),
+		MaxOutputTokens: openai.Int(100), Truncation: responses.ResponseNewParamsTruncationAuto}); err != nil {
+		t.Fatal(err)
+	}
+	if r := roles(t, oa.last(t)); len(r) != 1 {
+		t.Fatalf("truncation auto sent %d messages", len(r))
+	}
+}
+
+// Without a vault to hold the data key, stateful requests get an error
+// that names the fix; stateless ones are served.
+func TestStatefulWithoutVault(t *testing.T) {
+	// No provider needs a key: the gateway starts without a vault.
+	oa := &scripted{}
+	oa.then(chatText("hello"))
+	e := startGateway(t, `
+providers:
+  mock:
+    type: mock
+  chat:
+    type: openai-compatible
+    base_url: {{OPENAI}}/v1
+routes:
+  - model: "local-*"
+    targets: [chat]
+  - model: "*"
+    targets: [mock]
+`, oa.serve(t), nil)
+	e.opts.OpenVault = func(context.Context) (*vault.Vault, func(), error) {
+		return nil, nil, fmt.Errorf("%w: no Secret Service answers", vault.ErrUnavailable)
+	}
+	e.restart()
+	status, _, body := e.raw("/v1/chat/completions", `{"model":"mock","messages":[{"role":"user","content":"hi"}]}`, "X-Credflow-Session", "s")
+	if status != 503 || !strings.Contains(string(body), "credflow init --backend file") {
+		t.Fatalf("a session request without a vault: %d %s", status, body)
+	}
+	if status, _, body := e.raw("/v1/chat/completions", `{"model":"mock","messages":[{"role":"user","content":"hi"}]}`); status != 200 {
+		t.Fatalf("a stateless request without a vault: %d %s", status, body)
+	}
+	// A Responses request stores by default; without a vault it is
+	// answered, unstored, and says so.
+	status, _, body = e.raw("/v1/responses", `{"model":"local-x","input":"hi"}`)
+	if status != 200 || !strings.Contains(string(body), `"store":false`) {
+		t.Fatalf("a default Responses request without a vault: %d %s", status, body)
+	}
 }

@@ -251,7 +251,10 @@ func (s *Server) Run(ctx context.Context) error {
 	pruneCtx, stopPrune := context.WithCancel(context.Background())
 	defer stopPrune()
 	go s.pruneContext(pruneCtx)
-	go func() { errc <- s.front.Serve(s.ln) }()
+	// frontDone closes when the client server's Serve has returned (and
+	// with it released the listener), so a restart can bind the address.
+	frontDone := make(chan struct{})
+	go func() { errc <- s.front.Serve(s.ln); close(frontDone) }()
 	go func() { errc <- s.admin.Serve(s.adminLn) }()
 	var err error
 	select {
@@ -261,6 +264,12 @@ func (s *Server) Run(ctx context.Context) error {
 			err = nil
 		}
 	}
+	defer func() {
+		select {
+		case <-frontDone:
+		case <-time.After(5 * time.Second):
+		}
+	}()
 	timeout := s.state.Load().cfg.Server.ShutdownTimeout.Std()
 	s.log.Info("shutting down: draining in-flight requests", "in_flight", s.inflight.Load(), "deadline", timeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)

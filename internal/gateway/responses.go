@@ -36,7 +36,7 @@ func (s *Server) prepareResponses(st *state, p provider.Provider, c *call, t rou
 		meta.Conversation = tn.conversation
 		if tn.history != nil {
 			fit := s.fitHistory(st, t, tn.history, conv.Items, estimate(len(body)-len(tn.inputBytes(body))), int64(conv.MaxOutputTokens), session.PolicyWindow, tn)
-			if !fit.fits && !tn.truncate {
+			if !tn.truncate && fit.cut(len(tn.history)+len(conv.Items)) {
 				return nil, nil, contextTooLong()
 			}
 			conv.Items = fit.items

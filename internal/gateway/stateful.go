@@ -369,6 +369,10 @@ type fitting struct {
 	fits  bool
 }
 
+// cut reports whether anything of n items was left out, or even the
+// current turn does not fit: what truncation "disabled" refuses.
+func (f fitting) cut(n int) bool { return !f.fits || len(f.items) < n }
+
 // fitHistory fits history+current into the target's context window
 // (from the model catalogue or a prices: override; unknown: no limit),
 // with the output cap reserved and fixed tokens (system prompt, tools,
@@ -517,7 +521,7 @@ func (s *Server) turnBody(r *http.Request, st *state, p provider.Provider, t rou
 	// credflow holds the history: it goes into input, and the ids the
 	// upstream does not know come out.
 	fit := s.fitHistory(st, t, tn.history, tn.input, estimate(len(body)), outCap, session.PolicyWindow, tn)
-	if !fit.fits && !tn.truncate {
+	if !tn.truncate && fit.cut(len(tn.history)+len(tn.input)) {
 		return nil, contextTooLong()
 	}
 	hist := translate.ItemsToResponsesInput(fit.items[:len(fit.items)-len(tn.input)])
