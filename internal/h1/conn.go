@@ -193,10 +193,12 @@ func (c *conn) serve() {
 		if !c.handle(req) {
 			return
 		}
+		// The idle clock starts before the state says idle, so the sweep
+		// never sees idle paired with the request's start time.
+		c.since.Store(time.Now().UnixNano())
 		if !c.state.CompareAndSwap(stateActive, stateIdle) {
 			return
 		}
-		c.since.Store(time.Now().UnixNano())
 	}
 }
 

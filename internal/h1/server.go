@@ -142,6 +142,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	ln, fb := s.ln, s.Fallback
 	s.mu.Unlock()
+	if fb != nil {
+		// Before the listener closes: a handed-off request answered once
+		// Shutdown can be seen gets Connection: close, as on the lean
+		// loop (fb.Shutdown runs on its own goroutine below).
+		fb.SetKeepAlivesEnabled(false)
+	}
 	if ln != nil {
 		ln.Close()
 	}
@@ -238,8 +244,11 @@ func (s *Server) sweep(every time.Duration) {
 		now := time.Now().UnixNano()
 		s.mu.Lock()
 		for c := range s.conns {
+			// State before since: the state's writer stores since first,
+			// so a fresh state is never paired with a stale start time.
+			st := c.state.Load()
 			since := now - c.since.Load()
-			switch st := c.state.Load(); {
+			switch {
 			case (st == stateHead || st == stateNew) && s.ReadHeaderTimeout > 0 && since > int64(s.ReadHeaderTimeout):
 				if c.state.CompareAndSwap(st, stateClosed) {
 					c.nc.Close()

@@ -542,12 +542,38 @@ func TestMockCutAfter(t *testing.T) {
 func TestMockChunkDelay(t *testing.T) {
 	const delay = 30 * time.Millisecond
 	const reply = "one two three four five"
+	const attempts = 3
 	m := provider.NewMock("mock", config.MockOptions{Reply: reply, ChunkDelay: config.Duration(delay)})
 	n := len(tokens.Split(oaModel, reply))
-	start := time.Now()
+	slowest := time.Duration(n)*delay + 2*time.Second
+	// The pauses are checked exactly on every stream. That the stream is
+	// not far slower than its pauses can only be timed, and a loaded
+	// machine may stall this process for a second or more: a stream over
+	// the bound is timed again, and a mock that is really that slow fails
+	// every attempt.
+	for attempt := 1; ; attempt++ {
+		total := mockChunkStream(t, m, n, delay)
+		if total <= slowest {
+			return
+		}
+		if attempt == attempts {
+			t.Fatalf("content chunks over %v in each of %d streams, far slower than %d x %v", total, attempts, n, delay)
+		}
+		t.Logf("content chunks over %v, far slower than %d x %v (a loaded machine?); again", total, n, delay)
+	}
+}
+
+// mockChunkStream reads a stream of m's with n content chunks, checks that
+// a pause of at least delay came before each, and returns the time from
+// before the first pause to the last chunk.
+func mockChunkStream(t *testing.T, m *provider.Mock, n int, delay time.Duration) time.Duration {
+	t.Helper()
 	resp := mockSend(t, m, context.Background(), provider.ChatCompletions, true, `{"model":"gpt-4o","messages":[]}`)
-	r := llmapi.NewReader(resp.Body)
-	var at []time.Time
+	// Reads of a few bytes split every event (each is one write to a
+	// pipe, a couple of hundred bytes).
+	tr := &timedReader{r: resp.Body, max: 32}
+	r := llmapi.NewReader(tr)
+	chunks := 0
 	for {
 		ev, err := r.Next()
 		if err == io.EOF {
@@ -562,22 +588,104 @@ func TestMockChunkDelay(t *testing.T) {
 		}
 		unmarshal(t, ev.Data, &c)
 		if len(c.Choices) == 1 && c.Choices[0].Delta.Content != nil && *c.Choices[0].Delta.Content != "" {
-			at = append(at, time.Now())
+			chunks++
 		}
 	}
-	if len(at) != n {
-		t.Fatalf("%d content chunks, want %d", len(at), n)
+	if chunks != n {
+		t.Fatalf("%d content chunks, want %d", chunks, n)
 	}
-	// A pause precedes every content chunk, one after the other.
-	if total := at[n-1].Sub(start); total < time.Duration(n)*delay {
-		t.Errorf("last chunk after %v, want >= %d x %v", total, n, delay)
-	} else if total > time.Duration(n)*delay+2*time.Second {
-		t.Errorf("last chunk after %v, far slower than %d x %v", total, n, delay)
+	// A write to a pipe returns once the reader took its last byte, and
+	// the mock pauses after that, before writing a content chunk. The
+	// read that took the previous event's last bytes began after that
+	// event was written (its first bytes came in an earlier read) and
+	// before the pause; the read that brought the chunk's first bytes
+	// ended after the pause. From the one to the other is the pause at
+	// least, however late this goroutine ran.
+	var first, last time.Time
+	contents := 0
+	for off, ev := range tr.events() {
+		var c llmapi.ChatChunk
+		data, ok := strings.CutPrefix(ev, "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		unmarshal(t, []byte(data), &c)
+		if len(c.Choices) != 1 || c.Choices[0].Delta.Content == nil || *c.Choices[0].Delta.Content == "" {
+			continue
+		}
+		contents++
+		k := tr.readAt(off)
+		if k == 0 {
+			t.Fatalf("content chunk %d in the stream's first read", contents)
+		}
+		before, after := tr.reads[k-1].start, tr.reads[k].end
+		if gap := after.Sub(before); gap < delay {
+			t.Errorf("content chunk %d: %v from the end of the previous event to it, want a pause of at least %v", contents, gap, delay)
+		}
+		if contents == 1 {
+			first = before
+		}
+		last = after
 	}
-	for i := 1; i < n; i++ {
-		// Loose: the reader's clock reads a little after each arrival.
-		if gap := at[i].Sub(at[i-1]); gap < delay*2/3 {
-			t.Errorf("chunk %d arrived %v after the previous, want about %v", i, gap, delay)
+	if contents != n {
+		t.Fatalf("%d content chunks in the raw stream, want %d", contents, n)
+	}
+	// One pause after another: the chunks cannot come sooner.
+	total := last.Sub(first)
+	if total < time.Duration(n)*delay {
+		t.Errorf("content chunks over %v, want >= %d x %v", total, n, delay)
+	}
+	return total
+}
+
+// timedReader notes when each read of a stream began and returned, and
+// which of its bytes it brought; max bounds a read.
+type timedReader struct {
+	r     io.Reader
+	max   int
+	raw   []byte
+	reads []timedRead
+}
+
+type timedRead struct {
+	start, end time.Time
+	from, to   int // the stream's bytes [from, to)
+}
+
+func (r *timedReader) Read(p []byte) (int, error) {
+	if len(p) > r.max {
+		p = p[:r.max]
+	}
+	start := time.Now()
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.reads = append(r.reads, timedRead{start: start, end: time.Now(), from: len(r.raw), to: len(r.raw) + n})
+		r.raw = append(r.raw, p[:n]...)
+	}
+	return n, err
+}
+
+// readAt returns the index of the read that brought the byte at off.
+func (r *timedReader) readAt(off int) int {
+	for i, rd := range r.reads {
+		if off < rd.to {
+			return i
+		}
+	}
+	panic("offset past the stream")
+}
+
+// events yields the offset and the text of each event read so far (the
+// streams here have one field per event and LF line ends).
+func (r *timedReader) events() func(yield func(int, string) bool) {
+	return func(yield func(int, string) bool) {
+		off := 0
+		for off < len(r.raw) {
+			ev, _, _ := strings.Cut(string(r.raw[off:]), "\n\n")
+			if !yield(off, ev) {
+				return
+			}
+			off += len(ev) + 2
 		}
 	}
 }
