@@ -86,22 +86,40 @@ func chatSessionBody(body, rawMsgs []byte, history []contextdoc.Item, clientKept
 		}
 		lead++
 	}
-	hist, err := translate.ItemsToChatMessages(history)
+	// The array is written by hand: a history is often hundreds of
+	// messages, and they are spliced into every request.
+	out := make([]byte, 0, len(rawMsgs)+len(block)+64*len(history)+estimate(len(history))*64)
+	out = append(out, '[')
+	add := func(raw []byte) {
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, raw...)
+	}
+	for _, m := range msgs[:lead] {
+		add(m)
+	}
+	if block != "" {
+		add(marshalRaw(llmapi.ChatMessage{Role: "system", Content: llmapi.TextContent(block)}))
+	}
+	if len(out) > 1 && len(history) > 0 {
+		out = append(out, ',')
+	}
+	n := len(out)
+	out, err := translate.AppendChatHistory(out, history)
 	if err != nil {
 		return nil, translateError(err)
 	}
-	out := make([]json.RawMessage, 0, len(msgs)+len(hist)+1)
-	out = append(out, msgs[:lead]...)
-	if block != "" {
-		out = append(out, marshalRaw(llmapi.ChatMessage{Role: "system", Content: llmapi.TextContent(block)}))
-	}
-	for i := range hist {
-		out = append(out, marshalRaw(hist[i]))
+	if len(out) == n && n > 1 && out[n-1] == ',' {
+		out = out[:n-1] // the history wrote nothing (only reasoning)
 	}
 	if clientKept {
-		out = append(out, msgs[lead:]...)
+		for _, m := range msgs[lead:] {
+			add(m)
+		}
 	}
-	b, err := jsonx.Set(body, "messages", marshalRaw(out))
+	out = append(out, ']')
+	b, err := jsonx.Set(body, "messages", out)
 	if err != nil {
 		return nil, &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Message: err.Error()}
 	}
@@ -116,18 +134,22 @@ func anthropicSessionBody(body, rawMsgs []byte, history []contextdoc.Item, clien
 	if err := json.Unmarshal(rawMsgs, &msgs); err != nil {
 		return nil, &apiError{Status: http.StatusBadRequest, Param: "messages", Message: "messages must be an array"}
 	}
-	sys, hist, err := translate.ItemsToMessages(history)
+	out := make([]byte, 0, len(rawMsgs)+estimate(len(history))*64)
+	out = append(out, '[')
+	out, sys, err := translate.AppendMessagesHistory(out, history)
 	if err != nil {
 		return nil, translateError(err)
 	}
-	out := make([]json.RawMessage, 0, len(msgs)+len(hist))
-	for i := range hist {
-		out = append(out, marshalRaw(hist[i]))
-	}
 	if clientKept {
-		out = append(out, msgs...)
+		for _, m := range msgs {
+			if len(out) > 1 {
+				out = append(out, ',')
+			}
+			out = append(out, m...)
+		}
 	}
-	b, err := jsonx.Set(body, "messages", marshalRaw(out))
+	out = append(out, ']')
+	b, err := jsonx.Set(body, "messages", out)
 	if err != nil {
 		return nil, &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Message: err.Error()}
 	}
