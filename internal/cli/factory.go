@@ -84,15 +84,25 @@ func (f *Factory) OpenStore() (*store.DB, error) {
 	if err := config.EnsureDataDir(p.DataDir); err != nil {
 		return nil, err
 	}
-	opts := store.Options{Process: f.Process}
-	if s := f.Getenv("CREDFLOW_LOCK_TIMEOUT"); s != "" {
-		d, err := config.ParseDuration(s)
-		if err != nil {
-			return nil, usageErrorf("CREDFLOW_LOCK_TIMEOUT=%q: %v", s, err)
-		}
-		opts.Timeout = d
+	timeout, err := f.lockTimeout()
+	if err != nil {
+		return nil, err
 	}
-	return store.Open(filepath.Join(p.DataDir, store.FileName), opts)
+	return store.Open(filepath.Join(p.DataDir, store.FileName), store.Options{Process: f.Process, Timeout: timeout})
+}
+
+// lockTimeout is how long to wait for a file another process holds:
+// CREDFLOW_LOCK_TIMEOUT, or the store's default (0).
+func (f *Factory) lockTimeout() (time.Duration, error) {
+	s := f.Getenv("CREDFLOW_LOCK_TIMEOUT")
+	if s == "" {
+		return 0, nil
+	}
+	d, err := config.ParseDuration(s)
+	if err != nil {
+		return 0, usageErrorf("CREDFLOW_LOCK_TIMEOUT=%q: %v", s, err)
+	}
+	return d, nil
 }
 
 // Backend builds the configured vault backend; backend may override it.

@@ -157,6 +157,7 @@ OpenAI- and Anthropic-compatible gateway that accounts for every token.`,
 		newModelsCmd(f),
 		newTopCmd(f),
 		newTemplatesCmd(f),
+		newSessionsCmd(f),
 		newDataCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false

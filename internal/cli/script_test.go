@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -133,6 +134,7 @@ func runScripts(t *testing.T, backend string) {
 			"truncate":      cmdTruncate,
 			"fillusage":     cmdFillUsage,
 			"corruptledger": cmdCorruptLedger,
+			"exitcode":      cmdExitCode,
 		},
 	})
 }
@@ -183,6 +185,28 @@ func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
 			check(p, data)
 			return nil
 		})
+	}
+}
+
+// cmdExitCode runs a program, as exec does (its output is then stdout and
+// stderr), and checks its exit code: exitcode N PROG [ARGS...].
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		got = ee.ExitCode()
+	case err != nil:
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
 	}
 }
 

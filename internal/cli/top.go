@@ -18,19 +18,22 @@ func newTopCmd(f *Factory) *cobra.Command {
 	var refresh time.Duration
 	cmd := &cobra.Command{
 		Use:   "top",
-		Short: "Watch the running gateway live: requests, tokens, cost and latency per key, model and provider",
+		Short: "Watch the running gateway live: requests, tokens, cost and latency per key, model, provider and session",
 		Long: `Show a live dashboard of the running daemon.
 
 The header has its address and uptime, today's spend (the UTC day, all keys;
 "≥$1.23" when some requests have no known price, so the sum is a lower
 bound), requests/s, tokens/s in and out, the error rate, and sparklines of
 requests/s and latency over the last 5 minutes. Tabs show, per virtual key,
-model and provider, the requests since top started: tokens in and out,
-cost, p50/p99 latency and errors, and for keys a bar of the budget nearest
+model and provider, today's requests (the UTC day: the daemon's figures,
+then what finishes): tokens in and out, cost and errors, with the p50/p99
+latency of the requests top saw, and for keys a bar of the budget nearest
 its limit (green, yellow from 70%, red from 90%); the fourth tab is a live
-feed of requests.
+feed of requests; the fifth lists the stored conversations (sessions)
+requests continued since top started: turns, the history sent against the
+model's context window, and the summaries made.
 
-Keys: tab or 1-4 switch views, ↑↓ or j/k select, s cycles the sort column,
+Keys: tab or 1-5 switch views, ↑↓ or j/k select, s cycles the sort column,
 / filters, p pauses the feed, enter shows details, ? help, q quits.
 top redraws at most once per --refresh and asks the daemon for its status
 every 2s. If the daemon goes away, top shows "reconnecting…" and resumes

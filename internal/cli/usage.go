@@ -28,12 +28,19 @@ func newUsageCmd(f *Factory) *cobra.Command {
 		Use:   "usage",
 		Short: "Show what the gateway served: requests, errors, tokens and cost, grouped",
 		Long: `Show the gateway's usage from the ledger in the data file: requests, errors,
-tokens and cost, grouped by virtual key, model, provider, day or hour.
+tokens and cost, grouped by virtual key, model, provider, session, day or hour.
 
 The answer comes from hourly and daily rollups, never from scanning every
 request: ranges shorter than two days and --by hour read hourly rollups,
 longer ones daily rollups, and the range is widened to whole UTC hours or
 days. Days and hours are UTC.
+
+--by session groups by stored conversation (the X-Credflow-Session name or
+the conversation id; "-" for requests without one). Sessions have no
+rollups (there are too many, and rollups are kept for good), so it reads
+the raw request records instead: slower on long ranges, and only as far
+back as they are kept (ledger.retention, 90 days by default); credflow says
+when the range reaches further.
 
 COST is exact for requests whose model has a known price. When some
 requests had no known price, it reads "≥$1.23 (+N unpriced)": a lower
@@ -41,11 +48,11 @@ bound, never an unknown counted as free.
 
 It reads the data file, whether or not a daemon runs; a running daemon is
 first asked (on its admin socket) to write the requests it holds, so the
-report includes the very latest. Reports read hourly and daily rollups,
-never the raw records.`,
+report includes the very latest.`,
 		Example: `  credflow usage
   credflow usage --by key --by model --since 30d
-  credflow usage --by day --key agent --csv > agent.csv`,
+  credflow usage --by day --key agent --csv > agent.csv
+  credflow usage --by session --key agent --since 24h`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q, err := o.query(f.Now())
@@ -58,9 +65,16 @@ never the raw records.`,
 				return err
 			}
 			rows, damage, err := ledger.UsageWithDamage(db, q)
+			var pruned time.Time
+			if err == nil && q.FromRecords() {
+				pruned, err = ledger.PrunedBefore(db)
+			}
 			db.Close()
 			if err != nil {
 				return err
+			}
+			if _, from, _ := q.Plan(); !pruned.IsZero() && from.Before(pruned) {
+				info(f.IO.ErrOut, "--by session reads the request records, kept from %s on (ledger.retention); earlier requests are not in it", pruned.Local().Format(time.DateTime))
 			}
 			if !damage.Empty() {
 				info(f.IO.ErrOut, "skipped %s; the totals are of the rest", damage)
@@ -84,7 +98,7 @@ never the raw records.`,
 			return writeUsageTable(f.IO.Out, cols, rows, total)
 		},
 	}
-	cmd.Flags().StringSliceVar(&o.By, "by", nil, "group by `DIM`: key, model, provider, day, hour (repeat, or separate with commas)")
+	cmd.Flags().StringSliceVar(&o.By, "by", nil, "group by `DIM`: key, model, provider, session, day, hour (repeat, or separate with commas)")
 	cmd.Flags().StringVar(&o.Since, "since", "7d", "from a duration ago (24h, 7d) or a date (2026-11-01, RFC 3339)")
 	cmd.Flags().StringVar(&o.Until, "until", "", "up to a duration ago or a date (default now)")
 	cmd.Flags().StringVar(&o.Key, "key", "", "only the usage of virtual key `NAME`")
@@ -147,6 +161,8 @@ func groupValue(r ledger.Row, d ledger.Dim) string {
 		return r.Model
 	case ledger.DimProvider:
 		return r.Provider
+	case ledger.DimSession:
+		return r.Session
 	case ledger.DimDay:
 		return r.Period.UTC().Format(time.DateOnly)
 	case ledger.DimHour:
@@ -195,6 +211,7 @@ type usageJSONRow struct {
 	Key      *string `json:"key,omitempty"`
 	Model    *string `json:"model,omitempty"`
 	Provider *string `json:"provider,omitempty"`
+	Session  *string `json:"session,omitempty"`
 	Day      string  `json:"day,omitempty"`
 	Hour     string  `json:"hour,omitempty"`
 	ledger.Counters
@@ -202,18 +219,23 @@ type usageJSONRow struct {
 }
 
 type usageJSONOut struct {
-	Since       time.Time      `json:"since,omitzero"`
-	Until       time.Time      `json:"until,omitzero"`
-	Granularity ledger.Dim     `json:"granularity"`
-	By          []ledger.Dim   `json:"by"`
-	Key         string         `json:"key,omitempty"`
-	Rows        []usageJSONRow `json:"rows"`
-	Total       usageJSONRow   `json:"total"`
+	Since       time.Time  `json:"since,omitzero"`
+	Until       time.Time  `json:"until,omitzero"`
+	Granularity ledger.Dim `json:"granularity"`
+	// Source is what was read: "rollups", or "records" (--by session).
+	Source string         `json:"source"`
+	By     []ledger.Dim   `json:"by"`
+	Key    string         `json:"key,omitempty"`
+	Rows   []usageJSONRow `json:"rows"`
+	Total  usageJSONRow   `json:"total"`
 }
 
 func usageJSON(q ledger.Query, cols []ledger.Dim, rows []ledger.Row, total ledger.Counters) usageJSONOut {
 	g, from, to := q.Plan()
-	out := usageJSONOut{Since: from, Until: to, Granularity: g, By: cols, Key: q.Key, Rows: []usageJSONRow{}}
+	out := usageJSONOut{Since: from, Until: to, Granularity: g, Source: "rollups", By: cols, Key: q.Key, Rows: []usageJSONRow{}}
+	if q.FromRecords() {
+		out.Source = "records"
+	}
 	if out.By == nil {
 		out.By = []ledger.Dim{}
 	}
@@ -228,6 +250,8 @@ func usageJSON(q ledger.Query, cols []ledger.Dim, rows []ledger.Row, total ledge
 				jr.Model = &v
 			case ledger.DimProvider:
 				jr.Provider = &v
+			case ledger.DimSession:
+				jr.Session = &v
 			case ledger.DimDay:
 				jr.Day = v
 			case ledger.DimHour:

@@ -217,3 +217,77 @@ func TestLogsCommand(t *testing.T) {
 		t.Errorf("logs -n 2 --json =\n%s", out)
 	}
 }
+
+// --by session groups the raw records by stored conversation: with the
+// key filter and other dimensions, "-" for requests without one, and a
+// note when the range reaches past the records kept.
+func TestUsageBySession(t *testing.T) {
+	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	recs := []ledger.Record{
+		{Time: day.Add(9 * time.Hour), ID: "1", Key: "agent", Session: "refactor", Model: "gpt-4o", Provider: "openai", Status: 200, Input: 1000, Output: 100, Cost: 2000, CostKnown: true},
+		{Time: day.Add(10 * time.Hour), ID: "2", Key: "agent", Session: "refactor", Model: "gpt-4o", Provider: "openai", Status: 200, Input: 3000, Output: 100, Cost: 4000, CostKnown: true},
+		{Time: day.Add(11 * time.Hour), ID: "3", Key: "agent", Session: "conv_abc", Model: "mock", Provider: "mock", Status: 200, Input: 5, Output: 5, CostKnown: true},
+		{Time: day.Add(11 * time.Hour), ID: "4", Key: "agent", Model: "gpt-4o", Provider: "openai", Status: 200, Input: 10, Output: 10, Cost: 100, CostKnown: true},
+		{Time: day.Add(12 * time.Hour), ID: "5", Key: "ci", Session: "refactor", Model: "mystery", Provider: "groq", Status: 200, Input: 7, Output: 1},
+	}
+	dir := seedLedger(t, recs)
+
+	code, out, errOut := runIn(t, dir, "usage", "--by", "key,session", "--since", "24h")
+	if code != 0 {
+		t.Fatalf("usage --by key,session exited %d: %s", code, errOut)
+	}
+	want := []string{
+		"KEY SESSION REQUESTS ERRORS INPUT OUTPUT CACHED COST",
+		"agent refactor 2 0 4000 200 0 $0.006",
+		"agent - 1 0 10 10 0 $0.0001",
+		"agent conv_abc 1 0 5 5 0 $0.00",
+		"ci refactor 1 0 7 1 0 ≥$0.00 (+1 unpriced)",
+		"TOTAL 5 0 4022 216 0 ≥$0.0061 (+1 unpriced)",
+	}
+	if got := tableLines(out); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("usage --by key,session =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	code, out, _ = runIn(t, dir, "usage", "--by", "session", "--key", "agent", "--json")
+	var js struct {
+		Source string `json:"source"`
+		Rows   []struct {
+			Session  *string `json:"session"`
+			Requests int64   `json:"requests"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &js); code != 0 || err != nil {
+		t.Fatalf("usage --by session --json exited %d, %v: %s", code, err, out)
+	}
+	if js.Source != "records" || len(js.Rows) != 3 || js.Rows[0].Session == nil || *js.Rows[0].Session != "refactor" || js.Rows[0].Requests != 2 {
+		t.Errorf("usage --by session --json = %s", out)
+	}
+	if code, out, _ := runIn(t, dir, "usage", "--by", "key", "--json"); code != 0 || !strings.Contains(out, `"source": "rollups"`) {
+		t.Errorf("usage --by key --json does not say it read rollups: %s", out)
+	}
+}
+
+// A range that starts before the records kept says so.
+func TestUsageBySessionPastRetention(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, store.FileName)
+	w := ledger.NewWriter(func() (*store.DB, error) { return store.Open(path, store.Options{}) },
+		ledger.Options{Retention: 72 * time.Hour, Now: func() time.Time { return usageNow }})
+	w.Add(ledger.Record{Time: usageNow.AddDate(0, 0, -10), ID: "old", Key: "agent", Session: "gone", Status: 200, Input: 1, CostKnown: true})
+	w.Add(ledger.Record{Time: usageNow.Add(-time.Hour), ID: "new", Key: "agent", Session: "kept", Status: 200, Input: 2, CostKnown: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runIn(t, dir, "usage", "--by", "session", "--since", "30d")
+	if code != 0 || strings.Contains(out, "gone") || !strings.Contains(out, "kept") {
+		t.Fatalf("usage --by session --since 30d exited %d:\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "--by session reads the request records, kept from ") {
+		t.Errorf("no note on the retention: %q", errOut)
+	}
+	if _, _, errOut := runIn(t, dir, "usage", "--by", "session", "--since", "24h"); errOut != "" {
+		t.Errorf("a range within the records kept has a note: %q", errOut)
+	}
+}

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/credflow/credflow/internal/keys"
+	"github.com/credflow/credflow/internal/session"
+	"github.com/credflow/credflow/internal/store"
 	"github.com/credflow/credflow/pkg/adminapi"
 )
 
@@ -44,8 +48,8 @@ func (s *Server) adminMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		st := s.status()
-		day, now := s.today.snapshot()
-		st.Today, st.Now = &day, now
+		day, by, now := s.today.snapshotBy()
+		st.Today, st.TodayBy, st.Now = &day, &by, now
 		st.Budgets = s.budgets(now)
 		writeJSON(w, http.StatusOK, st)
 	})
@@ -96,7 +100,43 @@ func (s *Server) adminMux() http.Handler {
 	})
 	mux.Handle("/v1/keys", keysHandler)
 	mux.Handle("/v1/keys/", keysHandler)
+	// Stored conversations: the context file is opened (its data key made
+	// in the vault) on first use, as for a stateful request.
+	session.AdminRoutes(mux, func(ctx context.Context) (*session.Manager, error) {
+		st, err := s.contextStore(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &session.Manager{Store: st, Now: s.opt.Now, Retention: s.contextRetention,
+			KeyExists: func(name string) (bool, error) { return keyExists(s.opt.OpenStore, name) }}, nil
+	})
 	return mux
+}
+
+// keyExists says whether the data file has a virtual key of that name
+// (revoked and expired ones included).
+func keyExists(open func() (*store.DB, error), name string) (bool, error) {
+	db, err := open()
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	_, err = keys.New(db, keys.Options{Process: "credflow serve"}).Get(name)
+	if errors.Is(err, keys.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// contextRetention is how long a key's stored conversations are kept (0:
+// forever), from the running configuration.
+func (s *Server) contextRetention(owner string) time.Duration {
+	cfg := s.state.Load().cfg.Context
+	d := *cfg.Retention
+	if kd, ok := cfg.KeyRetention[owner]; ok {
+		d = kd
+	}
+	return d.Std()
 }
 
 // serveEvents streams finished requests as Server-Sent Events.

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,12 +10,11 @@ import (
 	"time"
 
 	"github.com/credflow/credflow/internal/session"
-	"github.com/credflow/credflow/internal/vault"
 )
 
 // ContextKeySecret is the vault secret holding the data key that
 // encrypts the context file. It is created on first use.
-const ContextKeySecret = "credflow-context-key"
+const ContextKeySecret = session.KeySecret
 
 // contextEngine opens the context file on first use and holds it until
 // the daemon stops: stateless traffic never touches it, and a vault that
@@ -71,22 +69,15 @@ func (s *Server) contextKey(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("credflow keeps conversations encrypted with a key in its vault, which cannot be opened: %w; if no OS keychain answers on this machine, run 'credflow init --backend file'", err)
 	}
 	defer closeFn()
-	values, _, err := v.LoadActive(ctx, []string{ContextKeySecret}, "credflow serve (context)")
-	if err != nil {
-		return nil, fmt.Errorf("read the context data key from the vault: %w; if no OS keychain answers on this machine, run 'credflow init --backend file'", err)
-	}
-	if enc, ok := values[ContextKeySecret]; ok {
-		key, err := base64.StdEncoding.DecodeString(enc)
-		if err != nil || len(key) != session.KeySize {
-			return nil, fmt.Errorf("vault secret %q is not a context data key; it must not be edited by hand", ContextKeySecret)
+	key, err := session.LoadKey(ctx, v, "credflow serve (context)", false)
+	if errors.Is(err, session.ErrNoKey) {
+		if key, err = session.LoadKey(ctx, v, "credflow serve (context)", true); err == nil {
+			s.log.Info("created the data key of stored conversations in the vault", "secret", session.KeySecret)
 		}
-		return key, nil
 	}
-	key := session.NewKey()
-	if _, err := v.Set(ctx, ContextKeySecret, base64.StdEncoding.EncodeToString(key), vault.Meta{}); err != nil {
-		return nil, fmt.Errorf("store a context data key in the vault: %w", err)
+	if err != nil {
+		return nil, fmt.Errorf("%w; if no OS keychain answers on this machine, run 'credflow init --backend file'", err)
 	}
-	s.log.Info("created the data key of stored conversations in the vault", "secret", ContextKeySecret)
 	return key, nil
 }
 

@@ -250,6 +250,10 @@ func TestSessionsForChatAndMessages(t *testing.T) {
 	if len(r) != 4+len(calls) || r[len(r)-2] != "assistant:It is 18C in Edinburgh." || r[len(r)-1] != "user:Thanks" {
 		t.Fatalf("turn 3: %q", r)
 	}
+	// The event names the session and what history went with the turn.
+	if ev := e.lastEvent(); ev.Session != "weather" || ev.ContextTokens <= 0 || ev.Summarized {
+		t.Fatalf("turn 3 event: session %q, context tokens %d, summarized %v", ev.Session, ev.ContextTokens, ev.Summarized)
+	}
 
 	// Messages: three turns, only the new one sent each time.
 	an.then(anthropicText("a1", "Hello Ada."), anthropicText("a2", "You said your name is Ada."), anthropicText("a3", "Goodbye."))
@@ -310,8 +314,13 @@ func TestNoPlaintextUnderDataDir(t *testing.T) {
 			return nil
 		}
 		data, _ := os.ReadFile(p)
-		if bytes.Contains(data, []byte("ochre walrus")) || bytes.Contains(data, []byte("zoo")) {
+		if bytes.Contains(data, []byte("ochre walrus")) {
 			t.Errorf("%s holds the conversation in the clear", p)
+		}
+		// A session's name is a label the usage ledger reports by (like a
+		// key's name); the context file keeps only a keyed hash of it.
+		if filepath.Base(p) == "context.db" && bytes.Contains(data, []byte("zoo")) {
+			t.Errorf("%s holds the session's name in the clear", p)
 		}
 		return nil
 	})
@@ -474,10 +483,13 @@ prices:
 		return strings.Join(r, "\n"), r
 	}
 	t.Run("window", func(t *testing.T) {
-		_, oa, _ := run(t, "window", nil)
+		e, oa, _ := run(t, "window", nil)
 		all, r := sent(t, oa)
 		if len(r) >= 61 || len(r) < 5 || strings.Contains(all, "turn 0:") || !strings.Contains(all, "turn 29:") || r[len(r)-1] != "user:What is my zebra called?" {
 			t.Fatalf("window sent %d messages:\n%s", len(r), all)
+		}
+		if ev := e.lastEvent(); ev.Session != "long" || ev.ContextWindow != 2000 || ev.ContextTokens <= 0 || ev.ContextTokens > 2000 || ev.Summarized {
+			t.Fatalf("event: session %q, context %d of %d, summarized %v", ev.Session, ev.ContextTokens, ev.ContextWindow, ev.Summarized)
 		}
 	})
 	t.Run("relevance", func(t *testing.T) {
@@ -507,11 +519,18 @@ prices:
 			t.Fatalf("%d summarizer calls; the last prompt: %.300s", len(summ.bodies), p)
 		}
 		found := false
+		var last adminapi.Event
 		for _, ev := range e.allEvents() {
 			found = found || ev.Endpoint == "context/summarize" && ev.Key == "test"
+			if ev.Session == "long" {
+				last = ev
+			}
 		}
 		if !found {
 			t.Error("the summarizer's request is not accounted to the key")
+		}
+		if !last.Summarized {
+			t.Errorf("the last turn's event does not say it was summarized: %+v", last)
 		}
 	})
 	t.Run("summarizer fails", func(t *testing.T) {

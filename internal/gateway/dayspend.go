@@ -21,7 +21,21 @@ type daySpend struct {
 	now func() time.Time
 	mu  sync.Mutex
 	cur adminapi.DaySpend
+	// by breaks cur down per key, model and provider (byKey, byModel,
+	// byProvider), so top's tables start from the day's figures too.
+	by [numBy]map[string]*adminapi.NamedSpend
 }
+
+// The breakdowns of daySpend.by.
+const (
+	byKey = iota
+	byModel
+	byProvider
+	numBy
+)
+
+// byNames returns the names a request is counted under in each breakdown.
+func byNames(e *adminapi.Event) [numBy]string { return [numBy]string{e.Key, e.Model, e.Provider} }
 
 // newDaySpend seeds the day's spend from the ledger. It runs in New,
 // before any request is served, after loadKeys flushed the ledger, so the
@@ -31,33 +45,49 @@ func (s *Server) newDaySpend() *daySpend {
 	day := dayStart(s.opt.Now())
 	d.cur = adminapi.DaySpend{Day: day, Since: s.started}
 	if s.ledger != nil {
-		if c, err := s.ledgerDay(day); err != nil {
+		if c, by, err := s.ledgerDay(day); err != nil {
 			s.log.Warn("could not read today's spend from the usage ledger; the admin status counts it from now on", "err", err)
 		} else {
 			d.cur.Since = day
 			d.cur.Requests, d.cur.InputTokens, d.cur.OutputTokens = c.Requests, c.Input, c.Output
 			d.cur.CostMicros, d.cur.CostUnknown = int64(c.Cost), c.CostUnknown
+			d.by = by
 		}
 	}
 	return d
 }
 
-// ledgerDay sums what the ledger holds from day on.
-func (s *Server) ledgerDay(day time.Time) (ledger.Counters, error) {
+// ledgerDay sums what the ledger holds from day on, in all and per key,
+// model and provider (hourly rollups: a few reads).
+func (s *Server) ledgerDay(day time.Time) (ledger.Counters, [numBy]map[string]*adminapi.NamedSpend, error) {
 	var total ledger.Counters
+	var by [numBy]map[string]*adminapi.NamedSpend
 	db, err := s.opt.OpenStore()
 	if err != nil {
-		return total, err
+		return total, by, err
 	}
 	defer db.Close()
 	rows, err := ledger.Usage(db, ledger.Query{Since: day})
 	if err != nil {
-		return total, err
+		return total, by, err
 	}
 	for _, r := range rows {
 		total.Add(r.Counters)
 	}
-	return total, nil
+	for i, dim := range [numBy]ledger.Dim{byKey: ledger.DimKey, byModel: ledger.DimModel, byProvider: ledger.DimProvider} {
+		rows, err := ledger.Usage(db, ledger.Query{Since: day, By: []ledger.Dim{dim}})
+		if err != nil {
+			return total, by, err
+		}
+		by[i] = make(map[string]*adminapi.NamedSpend, len(rows))
+		for _, r := range rows {
+			name := [numBy]string{r.Key, r.Model, r.Provider}[i]
+			c := r.Counters
+			by[i][name] = &adminapi.NamedSpend{Name: name, Requests: c.Requests, Errors: c.Errors,
+				InputTokens: c.Input, OutputTokens: c.Output, CostMicros: int64(c.Cost), CostUnknown: c.CostUnknown}
+		}
+	}
+	return total, by, nil
 }
 
 func dayStart(t time.Time) time.Time { return limits.PeriodStart(adminapi.PeriodDay, t) }
@@ -74,8 +104,20 @@ func (d *daySpend) add(e *adminapi.Event) {
 	}
 	if day.After(d.cur.Day) {
 		d.cur = newDay(d.cur, day)
+		d.by = [numBy]map[string]*adminapi.NamedSpend{}
 	}
 	d.cur.Add(e)
+	for i, name := range byNames(e) {
+		if d.by[i] == nil {
+			d.by[i] = map[string]*adminapi.NamedSpend{}
+		}
+		n := d.by[i][name]
+		if n == nil {
+			n = &adminapi.NamedSpend{Name: name}
+			d.by[i][name] = n
+		}
+		n.Add(e)
+	}
 }
 
 // newDay starts counting day. The daemon ran through its start, so
@@ -91,13 +133,29 @@ func newDay(prev adminapi.DaySpend, day time.Time) adminapi.DaySpend {
 // snapshot returns the day's spend and the time it was taken: every request
 // it counts finished before that time.
 func (d *daySpend) snapshot() (adminapi.DaySpend, time.Time) {
+	day, _, now := d.snapshotBy()
+	return day, now
+}
+
+// snapshotBy is snapshot with the day's breakdown per key, model and
+// provider, as of the same moment.
+func (d *daySpend) snapshotBy() (adminapi.DaySpend, adminapi.DayBreakdown, time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
 	if day := dayStart(now); day.After(d.cur.Day) {
 		d.cur = newDay(d.cur, day)
+		d.by = [numBy]map[string]*adminapi.NamedSpend{}
 	}
-	return d.cur, now
+	var lists [numBy][]adminapi.NamedSpend
+	for i, m := range d.by {
+		lists[i] = make([]adminapi.NamedSpend, 0, len(m))
+		for _, n := range m {
+			lists[i] = append(lists[i], *n)
+		}
+		sort.Slice(lists[i], func(a, b int) bool { return lists[i][a].Name < lists[i][b].Name })
+	}
+	return d.cur, adminapi.DayBreakdown{Keys: lists[byKey], Models: lists[byModel], Providers: lists[byProvider]}, now
 }
 
 // budgets reports where every loaded key's budgets stand, by key name.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -29,5 +30,35 @@ func TestDaySpendRollsOver(t *testing.T) {
 	d.add(&adminapi.Event{Time: now, CostMicros: 3, CostKnown: true})
 	if got, _ := d.snapshot(); got.Requests != 1 || got.CostMicros != 3 {
 		t.Fatalf("day 1: %+v", got)
+	}
+}
+
+// The breakdown per key, model and provider follows the day: counted as
+// requests are accounted, empty again after midnight.
+func TestDaySpendBreakdown(t *testing.T) {
+	d0 := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	now := d0.Add(12 * time.Hour)
+	d := &daySpend{now: func() time.Time { return now }, cur: adminapi.DaySpend{Day: d0, Since: d0}}
+	d.add(&adminapi.Event{Time: now, Key: "a", Model: "m1", Provider: "p", Status: 200, InputTokens: 3, CostMicros: 5, CostKnown: true})
+	d.add(&adminapi.Event{Time: now, Key: "b", Model: "m1", Provider: "p", Status: 429})
+	d.add(&adminapi.Event{Time: now, Key: "a", Model: "m2", Provider: "p", Status: 200, Error: "stream cut", CostKnown: true})
+	_, by, _ := d.snapshotBy()
+	want := adminapi.DayBreakdown{
+		Keys: []adminapi.NamedSpend{
+			{Name: "a", Requests: 2, Errors: 1, InputTokens: 3, CostMicros: 5},
+			{Name: "b", Requests: 1, Errors: 1, CostUnknown: 1},
+		},
+		Models: []adminapi.NamedSpend{
+			{Name: "m1", Requests: 2, Errors: 1, InputTokens: 3, CostMicros: 5, CostUnknown: 1},
+			{Name: "m2", Requests: 1, Errors: 1},
+		},
+		Providers: []adminapi.NamedSpend{{Name: "p", Requests: 3, Errors: 2, InputTokens: 3, CostMicros: 5, CostUnknown: 1}},
+	}
+	if !reflect.DeepEqual(by, want) {
+		t.Fatalf("breakdown\n%+v\nwant\n%+v", by, want)
+	}
+	now = d0.AddDate(0, 0, 1)
+	if _, by, _ := d.snapshotBy(); len(by.Keys)+len(by.Models)+len(by.Providers) != 0 {
+		t.Fatalf("after midnight: %+v", by)
 	}
 }

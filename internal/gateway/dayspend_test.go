@@ -88,6 +88,40 @@ func TestStatusTodayAndBudgets(t *testing.T) {
 	if used := st.Budgets[0].Budgets[0].Used; used != 2*priced.CostMicros {
 		t.Errorf("budget used %d after a restart, want %d", used, 2*priced.CostMicros)
 	}
+	// The breakdown per key, model and provider also starts from the
+	// ledger (credflow top seeds its tables with it), and adds up to the day.
+	by := st.TodayBy
+	if by == nil {
+		t.Fatal("status has no breakdown of today")
+	}
+	named := func(list []adminapi.NamedSpend, name string) adminapi.NamedSpend {
+		for _, n := range list {
+			if n.Name == name {
+				return n
+			}
+		}
+		t.Errorf("no %q in %+v", name, list)
+		return adminapi.NamedSpend{}
+	}
+	if c := named(by.Keys, "capped"); c.Requests != 2 || c.CostMicros != 2*priced.CostMicros || c.CostUnknown != 0 || c.InputTokens == 0 {
+		t.Errorf("key capped today: %+v", c)
+	}
+	if c := named(by.Keys, "test"); c.Requests != 2 || c.CostUnknown != 1 {
+		t.Errorf("key test today: %+v", c)
+	}
+	if c := named(by.Models, "gpt-4o"); c.Requests != 2 {
+		t.Errorf("model gpt-4o today: %+v", c)
+	}
+	for what, list := range map[string][]adminapi.NamedSpend{"keys": by.Keys, "models": by.Models, "providers": by.Providers} {
+		var sum adminapi.NamedSpend
+		for _, n := range list {
+			sum.Requests += n.Requests
+			sum.CostMicros += n.CostMicros
+		}
+		if sum.Requests != st.Today.Requests || sum.CostMicros != st.Today.CostMicros {
+			t.Errorf("%s add up to %d requests, $%d; the day has %d, $%d", what, sum.Requests, sum.CostMicros, st.Today.Requests, st.Today.CostMicros)
+		}
+	}
 
 	// And the ledger agrees, once flushed.
 	if err := admin.FlushUsage(ctx); err != nil {

@@ -136,6 +136,10 @@ func (s *Server) finish(c *call, status int, err error) {
 	if err != nil {
 		c.ev.Error = err.Error()
 	}
+	if tn := c.turn; tn != nil {
+		c.ev.Session = tn.label()
+		c.ev.ContextTokens, c.ev.ContextWindow, c.ev.Summarized = tn.sent, tn.window, tn.summarized
+	}
 	// A response that went out without final usage (a cut stream, a
 	// provider that omits it) is counted with the tokenizer, off the
 	// request path (an encoder takes up to a second to build the first

@@ -90,20 +90,8 @@ func (s *Server) beginTurn(c *call, key *keys.Key, r *http.Request, body []byte)
 	return nil, nil
 }
 
-func validSessionName(n string) bool {
-	if n == "" || len(n) > 200 {
-		return false
-	}
-	for i := 0; i < len(n); i++ {
-		if n[i] < 0x20 || n[i] == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 func (s *Server) beginSession(c *call, key *keys.Key, name string, body []byte) (*turn, *apiError) {
-	if !validSessionName(name) {
+	if session.CheckName(name) != nil {
 		return nil, &apiError{Status: http.StatusBadRequest, Code: "invalid_header", Param: sessionHeader,
 			Message: fmt.Sprintf("the %s header names a session: 1 to 200 printable characters", sessionHeader)}
 	}
@@ -570,4 +558,18 @@ func contextTooLong() *apiError {
 func (tn *turn) inputBytes(body []byte) []byte {
 	raw, _, _ := jsonx.Get(body, "input")
 	return raw
+}
+
+// label names the stored conversation in events and the ledger: the
+// session's name, the conversation's id, or for a bare
+// previous_response_id chain the response it continues.
+func (tn *turn) label() string {
+	switch {
+	case tn.name != "":
+		return tn.name
+	case tn.conversation != "":
+		return tn.conversation
+	default:
+		return tn.previous
+	}
 }

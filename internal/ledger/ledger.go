@@ -1,7 +1,9 @@
 // Package ledger owns credflow's request ledger: one Record per request the
-// gateway finished (who, which model, tokens, cost, status, latency; never
-// prompt or reply text), and hourly and daily rollups of those records that
-// answer "what did we spend" without scanning the records.
+// gateway finished (who, which model and stored conversation, tokens, cost,
+// status, latency; never prompt or reply text), and hourly and daily
+// rollups of those records that answer "what did we spend" without
+// scanning the records (per session, Usage reads the records: see
+// DimSession).
 //
 // # Storage
 //
@@ -78,7 +80,12 @@ type Record struct {
 	ID string `json:"id,omitempty"`
 	// Key is the virtual key's name; empty when the request did not
 	// authenticate.
-	Key      string `json:"key,omitempty"`
+	Key string `json:"key,omitempty"`
+	// Session is the stored conversation the request continued: a
+	// session's name or a conversation's id (see adminapi.Event.Session).
+	// Like key names it is kept in the clear; the conversation's content
+	// never is.
+	Session  string `json:"session,omitempty"`
 	Provider string `json:"provider,omitempty"`
 	// Model is the model the client asked for, UpstreamModel the one sent
 	// to the provider (they differ for aliases and routes).
@@ -166,6 +173,7 @@ func FromEvent(e adminapi.Event) Record {
 		Time:          e.Time.UTC(),
 		ID:            e.ID,
 		Key:           e.Key,
+		Session:       e.Session,
 		Provider:      e.Provider,
 		Model:         e.Model,
 		UpstreamModel: e.UpstreamModel,

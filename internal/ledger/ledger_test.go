@@ -685,11 +685,11 @@ func TestFromEventAndPrice(t *testing.T) {
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600)), ID: "42", Key: "agent",
 		Endpoint: "chat/completions", Model: "fast", Provider: "openai", UpstreamModel: "gpt-4o",
 		Stream: true, Status: 200, InputTokens: 1000, OutputTokens: 200, CachedTokens: 600,
-		LatencyMS: 1234.5678, TTFBMS: 12.3456,
+		LatencyMS: 1234.5678, TTFBMS: 12.3456, Session: "refactor", ContextTokens: 900, ContextWindow: 128000, Summarized: true,
 	}
 	r := FromEvent(ev)
 	want := Record{
-		Time: ev.Time.UTC(), ID: "42", Key: "agent", Provider: "openai", Model: "fast", UpstreamModel: "gpt-4o",
+		Time: ev.Time.UTC(), ID: "42", Key: "agent", Session: "refactor", Provider: "openai", Model: "fast", UpstreamModel: "gpt-4o",
 		Endpoint: "chat/completions", Status: 200, Stream: true, Input: 1000, Output: 200, CacheRead: 600,
 		LatencyUS: 1234568, TTFBUS: 12346,
 	}
@@ -765,5 +765,79 @@ func TestCountersEncoding(t *testing.T) {
 		if !ok || k != s[0] || p != s[1] || m != s[2] {
 			t.Errorf("combo %q round trip = %q %q %q %v", s, k, p, m, ok)
 		}
+	}
+}
+
+// Grouping by session reads the raw records of the range: within the
+// retention, with the other dimensions and the key filter, and says from
+// when records are left.
+func TestUsageBySession(t *testing.T) {
+	path := tempPath(t)
+	now := time.Date(2026, 6, 20, 12, 0, 0, 0, time.UTC)
+	recs := []Record{
+		{Time: now.Add(-10 * 24 * time.Hour), ID: "pruned", Key: "a", Session: "old", Model: "m", Status: 200, Input: 1, CostKnown: true},
+		{Time: now.Add(-2 * time.Hour), ID: "1", Key: "a", Session: "work", Model: "m", Status: 200, Input: 10, Output: 1, Cost: 100, CostKnown: true},
+		{Time: now.Add(-90 * time.Minute), ID: "2", Key: "a", Session: "work", Model: "n", Status: 200, Input: 20, Output: 2, Cost: 200, CostKnown: true},
+		{Time: now.Add(-time.Hour), ID: "3", Key: "b", Session: "work", Model: "m", Status: 500, ErrorClass: ErrUpstream, CostKnown: true},
+		{Time: now.Add(-30 * time.Minute), ID: "4", Key: "a", Model: "m", Status: 200, Input: 5, Cost: 50, CostKnown: true},
+		{Time: now.Add(-10 * time.Minute), ID: "5", Key: "a", Session: "conv_1", Model: "m", Status: 200, Input: 7}, // unpriced
+		{Time: now.Add(time.Hour), ID: "later", Key: "a", Session: "work", Model: "m", Status: 200, Input: 1000, CostKnown: true},
+	}
+	w := NewWriter(opener(path), Options{Retention: 72 * time.Hour, Now: func() time.Time { return now }})
+	for _, r := range recs {
+		w.Add(r)
+	}
+	closeWriter(t, w)
+	db := mustOpen(t, path)
+	defer db.Close()
+
+	q := Query{Since: now.Add(-24 * time.Hour), Until: now, By: []Dim{DimSession}}
+	if !q.FromRecords() || (Query{By: []Dim{DimKey}}).FromRecords() {
+		t.Fatal("FromRecords: only grouping by session reads records")
+	}
+	type row struct {
+		key, session string
+		reqs, errs   int64
+		in           int64
+		cost         pricing.Micros
+		unknown      int64
+	}
+	got := func(rows []Row) []row {
+		var out []row
+		for _, r := range rows {
+			out = append(out, row{r.Key, r.Session, r.Requests, r.Errors, r.Input, r.Cost, r.CostUnknown})
+		}
+		return out
+	}
+	// Highest cost first; the request without a session is its own row.
+	want := []row{
+		{"", "work", 3, 1, 30, 300, 0},
+		{"", "", 1, 0, 5, 50, 0},
+		{"", "conv_1", 1, 0, 7, 0, 1},
+	}
+	if g := got(usage(t, db, q)); !slices.Equal(g, want) {
+		t.Errorf("by session:\n%v\nwant\n%v", g, want)
+	}
+	q.By, q.Key = []Dim{DimKey, DimSession}, "a"
+	want = []row{{"a", "work", 2, 0, 30, 300, 0}, {"a", "", 1, 0, 5, 50, 0}, {"a", "conv_1", 1, 0, 7, 0, 1}}
+	if g := got(usage(t, db, q)); !slices.Equal(g, want) {
+		t.Errorf("by key and session of key a:\n%v\nwant\n%v", g, want)
+	}
+	q = Query{Since: now.Add(-24 * time.Hour), Until: now, By: []Dim{DimSession, DimHour}}
+	rows := usage(t, db, q)
+	if len(rows) != 4 || !rows[0].Period.Equal(now.Add(-2*time.Hour)) || rows[0].Session != "work" || rows[0].Requests != 2 ||
+		rows[3].Session != "work" || rows[3].Errors != 1 {
+		t.Errorf("by session and hour: %+v", rows)
+	}
+	// The pruned record is gone: its session is in no answer, and
+	// PrunedBefore says from when records are left.
+	q = Query{By: []Dim{DimSession}}
+	for _, r := range usage(t, db, q) {
+		if r.Session == "old" {
+			t.Errorf("a record past the retention is counted: %+v", r)
+		}
+	}
+	if pb, err := PrunedBefore(db); err != nil || pb.IsZero() || pb.After(now.Add(-72*time.Hour)) {
+		t.Errorf("PrunedBefore = %v, %v", pb, err)
 	}
 }

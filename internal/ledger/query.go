@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -19,12 +20,17 @@ const (
 	DimKey      Dim = "key"
 	DimModel    Dim = "model"
 	DimProvider Dim = "provider"
-	DimDay      Dim = "day"  // UTC day
-	DimHour     Dim = "hour" // UTC hour
+	// DimSession is the stored conversation (Record.Session). It has no
+	// rollups: session names are many and short-lived, and rollups are
+	// kept for good, so grouping by it reads the raw records (see
+	// Query.FromRecords).
+	DimSession Dim = "session"
+	DimDay     Dim = "day"  // UTC day
+	DimHour    Dim = "hour" // UTC hour
 )
 
 // Dims lists every dimension in display order.
-var Dims = []Dim{DimKey, DimModel, DimProvider, DimDay, DimHour}
+var Dims = []Dim{DimKey, DimModel, DimProvider, DimSession, DimDay, DimHour}
 
 // ParseDim accepts a dimension's name.
 func ParseDim(s string) (Dim, error) {
@@ -33,7 +39,7 @@ func ParseDim(s string) (Dim, error) {
 			return d, nil
 		}
 	}
-	return "", fmt.Errorf("unknown dimension %q: use key, model, provider, day or hour", s)
+	return "", fmt.Errorf("unknown dimension %q: use key, model, provider, session, day or hour", s)
 }
 
 // Query selects and groups usage.
@@ -51,6 +57,12 @@ type Query struct {
 const hourlyBelow = 48 * time.Hour
 
 func (q Query) has(d Dim) bool { return slices.Contains(q.By, d) }
+
+// FromRecords reports whether Usage answers q from the raw records rather
+// than the rollups: when it groups by session. Raw records are kept for
+// Options.Retention only, so such an answer covers that much at most
+// (PrunedBefore says from when).
+func (q Query) FromRecords() bool { return q.has(DimSession) }
 
 // Plan says how Usage answers q: from hourly rollups (DimHour) when q
 // groups by hour or spans less than two days, else from daily ones
@@ -92,20 +104,22 @@ type Row struct {
 	Key      string    `json:"key,omitempty"`
 	Model    string    `json:"model,omitempty"`
 	Provider string    `json:"provider,omitempty"`
+	Session  string    `json:"session,omitempty"`
 	Counters
 }
 
 type groupKey struct {
-	period           int64
-	key, model, prov string
-	hasPeriod        bool
+	period                    int64
+	key, model, prov, session string
+	hasPeriod                 bool
 }
 
-// Usage sums usage from the rollups alone (never the raw records): hourly
-// rollups when q groups by hour or spans less than two days, daily ones
-// otherwise (see Query.Plan). Rows are ordered by period, then by cost
-// (highest first), then by name. A rollup that cannot be decoded is
-// skipped; UsageWithDamage also says which.
+// Usage sums usage from the rollups (never the raw records, unless q
+// groups by session: see Query.FromRecords): hourly rollups when q groups
+// by hour or spans less than two days, daily ones otherwise (see
+// Query.Plan). Rows are ordered by period, then by cost (highest first),
+// then by name. A rollup or record that cannot be decoded is skipped;
+// UsageWithDamage also says which.
 func Usage(db *store.DB, q Query) ([]Row, error) {
 	rows, _, err := UsageWithDamage(db, q)
 	return rows, err
@@ -119,6 +133,9 @@ func UsageWithDamage(db *store.DB, q Query) ([]Row, Damage, error) {
 		if _, err := ParseDim(string(d)); err != nil {
 			return nil, damage, err
 		}
+	}
+	if q.FromRecords() {
+		return usageFromRecords(db, q)
 	}
 	g := q.granularity()
 	_, from, to := q.Plan()
@@ -196,21 +213,30 @@ func UsageWithDamage(db *store.DB, q Query) ([]Row, Damage, error) {
 			if q.has(DimProvider) {
 				gk.prov = prov
 			}
-			row := groups[gk]
-			if row == nil {
-				row = &Row{Key: gk.key, Model: gk.model, Provider: gk.prov}
-				if gk.hasPeriod {
-					row.Period = time.Unix(gk.period, 0).UTC()
-				}
-				groups[gk] = row
-			}
-			row.Add(decodeCounters(v))
+			groupRow(groups, gk).Add(decodeCounters(v))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, damage, err
 	}
+	return sortedRows(groups), damage, nil
+}
+
+// groupRow returns the row of a group, adding it when new.
+func groupRow(groups map[groupKey]*Row, gk groupKey) *Row {
+	row := groups[gk]
+	if row == nil {
+		row = &Row{Key: gk.key, Model: gk.model, Provider: gk.prov, Session: gk.session}
+		if gk.hasPeriod {
+			row.Period = time.Unix(gk.period, 0).UTC()
+		}
+		groups[gk] = row
+	}
+	return row
+}
+
+func sortedRows(groups map[groupKey]*Row) []Row {
 	rows := make([]Row, 0, len(groups))
 	for _, r := range groups {
 		rows = append(rows, *r)
@@ -221,11 +247,83 @@ func UsageWithDamage(db *store.DB, q Query) ([]Row, Damage, error) {
 			cmp.Compare(b.Cost, a.Cost),
 			cmp.Compare(b.Requests, a.Requests),
 			cmp.Compare(a.Key, b.Key),
+			cmp.Compare(a.Session, b.Session),
 			cmp.Compare(a.Model, b.Model),
 			cmp.Compare(a.Provider, b.Provider),
 		)
 	})
-	return rows, damage, nil
+	return rows
+}
+
+// usageFromRecords answers q by reading the raw records of its range
+// (widened as Plan says, so the periods match a rollup answer's). It is
+// slower than the rollups, in proportion to the requests in the range.
+func usageFromRecords(db *store.DB, q Query) ([]Row, Damage, error) {
+	var damage Damage
+	_, from, to := q.Plan()
+	groups := map[groupKey]*Row{}
+	err := db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(store.BucketUsage)
+		if b == nil {
+			return errNoBuckets
+		}
+		c := b.Cursor()
+		k, v := c.First()
+		if !from.IsZero() {
+			k, v = c.Seek(recordKey(from, 0))
+		}
+		for ; k != nil; k, v = c.Next() {
+			if len(k) != 16 {
+				damage.record(k, "its key is not 16 bytes")
+				continue
+			}
+			if !to.IsZero() && binary.BigEndian.Uint64(k) >= nanos(to) {
+				break // keys are the records' times
+			}
+			var r Record
+			if err := json.Unmarshal(v, &r); err != nil {
+				damage.record(k, "it is not valid JSON: "+err.Error())
+				continue
+			}
+			if q.Key != "" && r.Key != q.Key {
+				continue
+			}
+			var gk groupKey
+			if q.has(DimHour) {
+				gk.period, gk.hasPeriod = hourly.start(r.Time).Unix(), true
+			} else if q.has(DimDay) {
+				gk.period, gk.hasPeriod = daily.start(r.Time).Unix(), true
+			}
+			if q.has(DimKey) {
+				gk.key = r.Key
+			}
+			if q.has(DimModel) {
+				gk.model = r.Model
+			}
+			if q.has(DimProvider) {
+				gk.prov = r.Provider
+			}
+			gk.session = r.Session
+			groupRow(groups, gk).AddRecord(&r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, damage, err
+	}
+	return sortedRows(groups), damage, nil
+}
+
+// PrunedBefore returns the time before which raw records were deleted by
+// the retention (zero when none was): an answer from records (grouped by
+// session) covers nothing earlier.
+func PrunedBefore(db *store.DB) (time.Time, error) {
+	var t time.Time
+	err := db.View(func(tx *bolt.Tx) error {
+		t = prunedBefore(tx)
+		return nil
+	})
+	return t, err
 }
 
 // Filter selects records for Recent. Zero fields match everything.

@@ -15,6 +15,7 @@ func (r *Record) appendJSON(b []byte) []byte {
 	b = append(b, '"')
 	b = appendStringField(b, "id", r.ID)
 	b = appendStringField(b, "key", r.Key)
+	b = appendStringField(b, "session", r.Session)
 	b = appendStringField(b, "provider", r.Provider)
 	b = appendStringField(b, "model", r.Model)
 	b = appendStringField(b, "upstream_model", r.UpstreamModel)

@@ -3,6 +3,7 @@ package ledger
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +14,9 @@ import (
 // encoding/json. The bytes must be what json.Marshal writes.
 func TestRecordJSONMatchesEncodingJSON(t *testing.T) {
 	strs := []string{"", "work", "gpt-4o-mini", "openai/gpt-4o", "a\"b", `back\slash`, "<html>&", "tab\there",
-		"line\nbreak", "ctl\x01\x1f", "del\x7f", "héllo wörld", "emoji 🙂", "bad\xffutf8", "sep\u2028x\u2029", "/v1/chat/completions"}
+		"line\nbreak", "ctl\x01\x1f", "del\x7f", "héllo wörld", "emoji 🙂", "bad\xffutf8", "sep\u2028x\u2029", "/v1/chat/completions",
+		// Session names are the client's (printable, up to 200 bytes) and conversation ids.
+		"my project / day 2", "conv_0123456789abcdef0123456789abcdef0123456789abcdef", strings.Repeat("long session name ", 11)}
 	pick := func(r *rand.Rand) string { return strs[r.IntN(len(strs))] }
 	num := func(r *rand.Rand) int64 {
 		switch r.IntN(4) {
@@ -32,6 +35,7 @@ func TestRecordJSONMatchesEncodingJSON(t *testing.T) {
 			Time:          time.Unix(r.Int64N(4e9), r.Int64N(1e9)).UTC(),
 			ID:            pick(r),
 			Key:           pick(r),
+			Session:       pick(r),
 			Provider:      pick(r),
 			Model:         pick(r),
 			UpstreamModel: pick(r),

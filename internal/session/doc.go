@@ -22,6 +22,14 @@
 // like a missing one. Writes go through one writer that commits whatever
 // is queued in one transaction: a turn is on disk when Commit returns.
 //
+// The data key is the vault secret KeySecret (key.go: LoadKey reads it,
+// making it only for a writer, so reading an empty vault leaves nothing
+// behind). Manager (admin.go) is what people do with stored
+// conversations: list, export and import credflow.context/v1 documents,
+// change a session's settings, fork, delete and prune. The daemon serves
+// it on its admin API (AdminRoutes); `credflow sessions` uses it on the
+// file directly when no daemon runs.
+//
 // Fitting (fit.go) decides which whole turns of a history are sent to a
 // model with a given context window, by policy: keep the newest (window),
 // replace the oldest with a summary (summarize), or keep the most

@@ -13,9 +13,10 @@ import (
 // detailView shows every number of one aggregate row (live) or of one
 // request from the feed.
 type detailView struct {
-	dim   Dim
-	name  string
-	event *adminapi.Event // set for a request from the feed
+	dim     Dim
+	name    string
+	event   *adminapi.Event // set for a request from the feed
+	session *sessionID      // set for a session
 }
 
 // View draws the detail, width cells wide; budgets are the keys' budgets
@@ -23,9 +24,16 @@ type detailView struct {
 func (d *detailView) View(s *Stats, budgets map[string][]adminapi.BudgetStatus, width int, loc *time.Location) string {
 	var title string
 	var kv [][2]string
-	if d.event != nil {
+	switch {
+	case d.event != nil:
 		title, kv = eventDetail(d.event, loc)
-	} else {
+	case d.session != nil:
+		title = "session " + d.session.session
+		kv = [][2]string{{"forgotten", fmt.Sprintf("top keeps the %d sessions seen most recently", MaxSessions)}}
+		if r := s.Session(d.session.key, d.session.session); r != nil {
+			title, kv = sessionTitle(r), sessionDetail(r, loc)
+		}
+	default:
 		title = d.dim.String() + " " + d.name
 		kv = rowDetail(s.Row(d.dim, d.name), loc)
 		if d.dim == DimKey {
@@ -94,7 +102,7 @@ func eventDetail(e *adminapi.Event, loc *time.Location) (string, [][2]string) {
 	if e.Estimated {
 		cost += " (estimated tokens)"
 	}
-	return "request " + dash(e.ID), [][2]string{
+	kv := [][2]string{
 		{"time", e.Time.In(loc).Format("2006-01-02 15:04:05.000")},
 		{"key", dash(e.Key)},
 		{"endpoint", dash(e.Endpoint)},
@@ -114,6 +122,19 @@ func eventDetail(e *adminapi.Event, loc *time.Location) (string, [][2]string) {
 		{"warning", dash(e.Warning)},
 		{"error", dash(e.Error)},
 	}
+	if e.Session != "" {
+		// After the key: a stateful request's history is what it is about.
+		window := "unknown window"
+		if e.ContextWindow > 0 {
+			window = fmt.Sprintf("of a %d-token window", e.ContextWindow)
+		}
+		hist := fmt.Sprintf("%d tokens %s", e.ContextTokens, window)
+		if e.Summarized {
+			hist += ", older turns summarized"
+		}
+		kv = slices.Insert(kv, 2, [2]string{"session", e.Session}, [2]string{"history sent", hist})
+	}
+	return "request " + dash(e.ID), kv
 }
 
 func dash(s string) string {

@@ -51,7 +51,7 @@ func (f *feedView) events(s *Stats, filter string) []adminapi.Event {
 	fl := strings.ToLower(filter)
 	var out []adminapi.Event
 	for _, e := range src {
-		hay := strings.ToLower(strings.Join([]string{e.Key, e.Model, e.Provider, e.UpstreamModel, strconv.Itoa(e.Status), e.Error}, "\x00"))
+		hay := strings.ToLower(strings.Join([]string{e.Key, e.Model, e.Provider, e.UpstreamModel, strconv.Itoa(e.Status), e.Error, e.Session}, "\x00"))
 		if strings.Contains(hay, fl) {
 			out = append(out, e)
 		}

@@ -5,6 +5,7 @@ import "github.com/charmbracelet/bubbles/key"
 // keyMap holds top's key bindings; the help view describes them.
 type keyMap struct {
 	Next, Keys, Models, Providers, Feed key.Binding
+	Sessions                            key.Binding
 	Up, Down, Sort, Filter, Pause       key.Binding
 	Detail, Back, Help, Quit            key.Binding
 }
@@ -19,6 +20,7 @@ func defaultKeys() keyMap {
 		Models:    b("2", "models", "2"),
 		Providers: b("3", "providers", "3"),
 		Feed:      b("4", "live feed", "4"),
+		Sessions:  b("5", "sessions", "5"),
 		Up:        b("↑/k", "select up", "up", "k"),
 		Down:      b("↓/j", "select down", "down", "j"),
 		Sort:      b("s", "cycle the sort column", "s"),

@@ -48,10 +48,14 @@ const (
 	ViewModels
 	ViewProviders
 	ViewFeed
+	ViewSessions
 	numViews
 )
 
-var viewNames = [numViews]string{"keys", "models", "providers", "feed"}
+var (
+	viewNames      = [numViews]string{"keys", "models", "providers", "feed", "sessions"}
+	shortViewNames = [numViews]string{"keys", "models", "provs", "feed", "sess"}
+)
 
 // Model is the dashboard's bubbletea model. Use it through a pointer.
 type Model struct {
@@ -74,6 +78,7 @@ type Model struct {
 	view          int
 	tables        [numDims]tableView
 	feedView      feedView
+	sessionsView  sessionsView
 	detail        *detailView
 	help          bool
 	scroll        int // first line shown of the help or a detail
@@ -176,6 +181,7 @@ func (m *Model) fetchStatus() tea.Cmd {
 func (m *Model) setStatus(st *adminapi.Status) {
 	m.status = st
 	m.today.set(st, m.stats.Recent())
+	m.stats.SetToday(st)
 	budgets := map[string][]adminapi.BudgetStatus{}
 	for _, kb := range st.Budgets {
 		budgets[kb.Key] = kb.Budgets
@@ -319,7 +325,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		return m.quit()
 	case key.Matches(msg, k.Help):
 		m.help, m.scroll = !m.help, 0
-	case key.Matches(msg, k.Keys, k.Models, k.Providers, k.Feed):
+	case key.Matches(msg, k.Keys, k.Models, k.Providers, k.Feed, k.Sessions):
 		m.switchTo(int(msg.Runes[0] - '1'))
 	case key.Matches(msg, k.Next):
 		m.switchTo((m.view + 1) % numViews)
@@ -349,6 +355,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		m.openDetail()
 	case m.view == ViewFeed:
 		m.feedView.Update(msg, k, len(m.feedView.events(m.stats, m.filter)))
+	case m.view == ViewSessions:
+		m.sessionsView.Update(msg, k, len(m.sessionsView.rows(m.stats, m.filter)))
 	default:
 		t := &m.tables[m.view]
 		t.Update(msg, k, len(t.rows(m.stats, m.filter)))
@@ -362,6 +370,7 @@ func (m *Model) switchTo(v int) {
 
 func (m *Model) resetCursor() {
 	m.feedView.cursor, m.feedView.offset = 0, 0
+	m.sessionsView.cursor, m.sessionsView.offset = 0, 0
 	for d := range m.tables {
 		m.tables[d].cursor, m.tables[d].offset = 0, 0
 	}
@@ -371,6 +380,12 @@ func (m *Model) openDetail() {
 	if m.view == ViewFeed {
 		if e := m.feedView.selected(m.feedView.events(m.stats, m.filter)); e != nil {
 			m.detail, m.scroll = &detailView{event: e}, 0
+		}
+		return
+	}
+	if m.view == ViewSessions {
+		if r := m.sessionsView.selected(m.sessionsView.rows(m.stats, m.filter)); r != nil {
+			m.detail, m.scroll = &detailView{session: &sessionID{r.Key, r.Session}}, 0
 		}
 		return
 	}
@@ -422,6 +437,8 @@ func (m *Model) render() {
 		body = m.detail.View(m.stats, m.tables[DimKey].budgets, w, m.opts.Location)
 	case m.view == ViewFeed:
 		body = m.feedView.View(m.feedView.events(m.stats, m.filter), w, bodyH, m.opts.Location)
+	case m.view == ViewSessions:
+		body = m.sessionsView.View(m.sessionsView.rows(m.stats, m.filter), w, bodyH, m.opts.Location)
 	default:
 		t := &m.tables[m.view]
 		body = t.View(t.rows(m.stats, m.filter), w, bodyH)
@@ -498,18 +515,30 @@ func (m *Model) header(now time.Time, w int) []string {
 	line3 := styles.faint.Render("req/s   ") + sparkline(reqs) + styles.faint.Render(" peak "+rate(peak)+"/s")
 	line4 := styles.faint.Render("latency ") + sparkline(lat) + styles.faint.Render(" max "+latency(slowest))
 
-	var tabs []string
-	for i, name := range viewNames {
-		s := fmt.Sprintf(" %d %s ", i+1, name)
-		if i == m.view && !m.help && m.detail == nil {
-			tabs = append(tabs, styles.tabActive.Render(s))
-		} else {
-			tabs = append(tabs, styles.tab.Render(s))
-		}
+	var sortLabel string
+	switch m.view {
+	case ViewFeed:
+	case ViewSessions:
+		sortLabel = "  sort " + strings.ToLower(sessSortTitles[m.sessionsView.sort])
+	default:
+		sortLabel = "  sort " + strings.ToLower(sortTitles[m.tables[m.view].sort])
 	}
-	line5 := strings.Join(tabs, " ")
-	if m.view != ViewFeed {
-		line5 += "  sort " + strings.ToLower(sortTitles[m.tables[m.view].sort])
+	// Short tab names when the long ones and the sort do not fit.
+	var line5 string
+	for _, names := range [][numViews]string{viewNames, shortViewNames} {
+		var tabs []string
+		for i, name := range names {
+			s := fmt.Sprintf(" %d %s ", i+1, name)
+			if i == m.view && !m.help && m.detail == nil {
+				tabs = append(tabs, styles.tabActive.Render(s))
+			} else {
+				tabs = append(tabs, styles.tab.Render(s))
+			}
+		}
+		line5 = strings.Join(tabs, " ") + sortLabel
+		if lipgloss.Width(line5) <= w {
+			break
+		}
 	}
 	if m.filter != "" && !m.filtering {
 		line5 += "  filter " + fmt.Sprintf("%q", m.filter)
@@ -538,9 +567,9 @@ func (m *Model) footer(w int) string {
 	case m.help:
 		hints = []string{"esc back", "↑↓ scroll", "q quit"}
 	case m.detail != nil:
-		hints = []string{"esc back", "↑↓ scroll", "1-4 views", "? help", "q quit"}
+		hints = []string{"esc back", "↑↓ scroll", "1-5 views", "? help", "q quit"}
 	default:
-		hints = []string{"tab/1-4 view", "↑↓ select", "s sort", "/ filter", "p pause", "enter detail", "? help", "q quit"}
+		hints = []string{"tab/1-5 view", "↑↓ select", "s sort", "/ filter", "p pause", "enter detail", "? help", "q quit"}
 	}
 	line := hints[0]
 	for _, h := range hints[1:] {

@@ -128,17 +128,21 @@ type bucket struct {
 	latency float64 // sum of the requests' latencies (ms)
 }
 
-// Stats aggregates the events top has seen since it started.
+// Stats aggregates the events top has seen since it started, and, once
+// the daemon reported them (SetToday), the day's figures per key, model
+// and provider that the tables show.
 type Stats struct {
-	Total  Row
-	rows   [numDims]map[string]*Row
-	recent ring[adminapi.Event]
-	spark  [SparkSeconds]bucket
+	Total    Row
+	rows     [numDims]map[string]*Row
+	recent   ring[adminapi.Event]
+	spark    [SparkSeconds]bucket
+	sessions map[sessionID]*SessionRow
+	today    todayRows
 }
 
 // NewStats returns empty aggregates.
 func NewStats() *Stats {
-	s := &Stats{recent: newRing[adminapi.Event](RecentEvents)}
+	s := &Stats{recent: newRing[adminapi.Event](RecentEvents), sessions: map[sessionID]*SessionRow{}}
 	for d := range s.rows {
 		s.rows[d] = map[string]*Row{}
 	}
@@ -165,6 +169,8 @@ func nameOf(e *adminapi.Event, d Dim) string {
 // Add counts one finished request.
 func (s *Stats) Add(e adminapi.Event) {
 	s.Total.add(&e)
+	s.addSession(&e)
+	s.today.add(&e)
 	for d := range numDims {
 		n := nameOf(&e, d)
 		r := s.rows[d][n]
@@ -189,21 +195,62 @@ func (s *Stats) Add(e adminapi.Event) {
 	b.latency += e.LatencyMS
 }
 
-// Row returns the aggregate of name in d, or nil.
-func (s *Stats) Row(d Dim, name string) *Row { return s.rows[d][name] }
+// Row returns the aggregate of name in d, or nil: the day's figures once
+// the daemon reported them (see Rows).
+func (s *Stats) Row(d Dim, name string) *Row {
+	if !s.today.known {
+		return s.rows[d][name]
+	}
+	if _, ok := s.today.names(d)[name]; !ok {
+		return nil
+	}
+	return s.todayRow(d, name)
+}
 
 // Rows returns the rows of d whose name contains filter (case-insensitive),
-// in name order.
+// in name order. Once the daemon reported the day's figures per key, model
+// and provider (SetToday), the rows are the day's: the daemon's figures
+// plus the requests seen finish after them, with the latencies and last
+// error of the requests top saw itself; before that, what top saw.
 func (s *Stats) Rows(d Dim, filter string) []*Row {
 	f := strings.ToLower(filter)
-	out := make([]*Row, 0, len(s.rows[d]))
-	for _, r := range s.rows[d] {
-		if f == "" || strings.Contains(strings.ToLower(r.Name), f) {
-			out = append(out, r)
+	var out []*Row
+	match := func(name string) bool { return f == "" || strings.Contains(strings.ToLower(name), f) }
+	if s.today.known {
+		for name := range s.today.names(d) {
+			if match(name) {
+				out = append(out, s.todayRow(d, name))
+			}
+		}
+	} else {
+		for _, r := range s.rows[d] {
+			if match(r.Name) {
+				out = append(out, r)
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// todayRow is a row of the day: the counts from the daemon's figure and
+// what followed it, the rest from the requests top saw.
+func (s *Stats) todayRow(d Dim, name string) *Row {
+	r := &Row{Name: name}
+	if seen := s.rows[d][name]; seen != nil {
+		r.LastSeen, r.LastError, r.lat = seen.LastSeen, seen.LastError, seen.lat
+	}
+	n := s.today.total(d, name)
+	r.Requests, r.Errors, r.In, r.Out = n.Requests, n.Errors, n.InputTokens, n.OutputTokens
+	r.Cost, r.Unpriced = n.CostMicros, n.CostUnknown
+	return r
+}
+
+// SetToday takes the day's figures per key, model and provider from a
+// daemon's status; a status without them leaves the tables counting what
+// top saw.
+func (s *Stats) SetToday(st *adminapi.Status) {
+	s.today.set(st, s.Recent())
 }
 
 // Recent returns the kept events, newest first.

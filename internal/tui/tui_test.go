@@ -161,6 +161,20 @@ func sample() []adminapi.Event {
 			e.Error = "rate limited upstream"
 			e.OutputTokens = 0
 		}
+		// Some requests continue stored conversations, their history
+		// growing towards the model's window.
+		switch i % 5 {
+		case 0:
+			e.Session, e.ContextTokens = "refactor parser", 4000+i*2500
+		case 1:
+			e.Session, e.ContextTokens = "conv_68a1f0c2", 900+i*40
+		case 2:
+			e.Session, e.ContextTokens = "support-bot", 20_000+i*300
+		}
+		if e.Session != "" {
+			e.ContextWindow = map[string]int{"gpt-4o-mini": 128_000, "claude-sonnet-4": 200_000}[e.Model]
+			e.Summarized = i == 35
+		}
 		out = append(out, e)
 	}
 	return out
@@ -225,6 +239,9 @@ func TestGolden(t *testing.T) {
 		{"help_scrolled", append([]string{"?"}, slices.Repeat([]string{"down"}, 30)...)}, // to the end, no further
 		{"feed_detail", []string{"4", "down", "enter"}},
 		{"help", []string{"?"}},
+		{"sessions", []string{"5"}},
+		{"sessions_by_context", []string{"5", "s", "s"}},
+		{"session_detail", []string{"5", "enter"}},
 	}
 	for _, size := range [][2]int{{100, 30}, {60, 20}} {
 		for _, v := range views {
@@ -257,7 +274,11 @@ func TestSwitchViews(t *testing.T) {
 	waitFor(t, tm, "anthropic")
 	press(tm, "4")
 	waitFor(t, tm, "LATENCY")
-	press(tm, "1")
+	press(tm, "5")
+	waitFor(t, tm, "refactor parser")
+	press(tm, "tab") // round to the first
+	waitFor(t, tm, "sort reqs")
+	press(tm, "5", "1")
 	m := finish(t, tm)
 	if m.view != ViewKeys {
 		t.Errorf("view %d, want keys", m.view)
@@ -615,7 +636,7 @@ func TestSortByBudget(t *testing.T) {
 // Small terminals: nothing wraps or overflows in any view.
 func TestNarrow(t *testing.T) {
 	for _, size := range [][2]int{{20, 6}, {34, 10}, {45, 14}} {
-		for _, keys := range [][]string{nil, {"2"}, {"4"}, {"enter"}, {"?"}, {"4", "enter"}} {
+		for _, keys := range [][]string{nil, {"2"}, {"4"}, {"enter"}, {"?"}, {"4", "enter"}, {"5"}, {"5", "enter"}} {
 			tm := start(t, newFakeFeed(sample()...), size[0], size[1])
 			waitFor(t, tm, "credflow top")
 			press(tm, keys...)
@@ -685,5 +706,134 @@ func TestFeedScrolls(t *testing.T) {
 	}
 	if !strings.Contains(sel, "key04") {
 		t.Errorf("selected row %q; want key04 (55 below the newest):\n%s", sel, view)
+	}
+}
+
+// todayBreakdown is a daemon's figures of the day per key, model and
+// provider: they add up to fakeStatus's Today.
+func todayBreakdown() *adminapi.DayBreakdown {
+	return &adminapi.DayBreakdown{
+		Keys: []adminapi.NamedSpend{
+			{Name: "agent", Requests: 120, Errors: 3, InputTokens: 42_000, OutputTokens: 7_500, CostMicros: 1_000_000},
+			{Name: "ci-bot", Requests: 20, InputTokens: 8_000, OutputTokens: 1_500, CostMicros: 234_567, CostUnknown: 12},
+		},
+		Models: []adminapi.NamedSpend{
+			{Name: "gpt-4o-mini", Requests: 128, Errors: 3, InputTokens: 45_000, OutputTokens: 8_000, CostMicros: 1_234_567},
+			{Name: "llama3-local", Requests: 12, InputTokens: 5_000, OutputTokens: 1_000, CostUnknown: 12},
+		},
+		Providers: []adminapi.NamedSpend{
+			{Name: "openai", Requests: 128, Errors: 3, InputTokens: 45_000, OutputTokens: 8_000, CostMicros: 1_234_567},
+			{Name: "ollama", Requests: 12, InputTokens: 5_000, OutputTokens: 1_000, CostUnknown: 12},
+		},
+	}
+}
+
+// top started after some traffic shows the day in its tables at once,
+// from the daemon's figures, and adds the requests that finish after them
+// (never one twice).
+func TestTablesStartWithToday(t *testing.T) {
+	feed := newFakeFeed() // no request since top started
+	feed.setStatus(func(st *adminapi.Status) { st.TodayBy = todayBreakdown() })
+	tm := start(t, feed, 100, 30)
+	feed.waitSub(t)
+	waitFor(t, tm, "ci-bot")
+	after := adminapi.Event{Time: clock().Add(time.Second), Key: "agent", Model: "gpt-4o-mini", Provider: "openai",
+		Status: 200, InputTokens: 1000, OutputTokens: 500, CostMicros: 100_000, CostKnown: true, LatencyMS: 250}
+	before := after // finished before the status: in the daemon's figure already
+	before.Time = clock().Add(-time.Second)
+	newcomer := after
+	newcomer.Key = "alice"
+	feed.send(before, after, newcomer)
+	waitFor(t, tm, "3 reqs")
+	press(tm, "j") // a redraw with all three in
+	m := finish(t, tm)
+	if r := m.stats.Row(DimKey, "agent"); r == nil || r.Requests != 121 || r.Cost != 1_100_000 || r.In != 43_000 || r.Errors != 3 {
+		t.Errorf("agent today: %+v", r)
+	}
+	if r := m.stats.Row(DimKey, "alice"); r == nil || r.Requests != 1 {
+		t.Errorf("a key first seen after the status: %+v", r)
+	}
+	if r := m.stats.Row(DimProvider, "ollama"); r == nil || r.Requests != 12 || r.Unpriced != 12 {
+		t.Errorf("ollama today: %+v", r)
+	}
+	golden.RequireEqual(t, []byte(m.View()))
+}
+
+func TestTodayRows(t *testing.T) {
+	day := t0.Truncate(24 * time.Hour)
+	st := &adminapi.Status{Now: clock(), Today: &adminapi.DaySpend{Day: day, Since: day}, TodayBy: todayBreakdown()}
+	s := NewStats()
+	s.Add(adminapi.Event{Time: t0, Key: "agent", Status: 200, LatencyMS: 42}) // before the status
+	if r := s.Row(DimKey, "agent"); r.Requests != 1 {
+		t.Fatalf("before any status: %+v", r)
+	}
+	s.SetToday(st)
+	if r := s.Row(DimKey, "agent"); r.Requests != 120 || r.Percentile(50) != 42 {
+		t.Fatalf("after the status (latency from what top saw): %+v", r)
+	}
+	s.Add(adminapi.Event{Time: clock().Add(time.Second), Model: "gpt-4o-mini", Status: 500})
+	if r := s.Row(DimKey, "-"); r == nil || r.Requests != 1 || r.Errors != 1 {
+		t.Errorf("a request without a key: %+v", r)
+	}
+	if r := s.Row(DimModel, "gpt-4o-mini"); r.Requests != 129 || r.Errors != 4 {
+		t.Errorf("model: %+v", r)
+	}
+	// A new status counts again what finished after it, from top's events.
+	s.SetToday(st)
+	if r := s.Row(DimModel, "gpt-4o-mini"); r.Requests != 129 {
+		t.Errorf("after a second status: %+v", r)
+	}
+	// Past midnight the day starts from zero.
+	s.Add(adminapi.Event{Time: day.AddDate(0, 0, 1).Add(time.Minute), Key: "agent", Status: 200})
+	if rows := s.Rows(DimKey, ""); len(rows) != 1 || rows[0].Name != "agent" || rows[0].Requests != 1 {
+		t.Errorf("next day: %+v", rows)
+	}
+	// A status without the breakdown (an older daemon) changes nothing.
+	s2 := NewStats()
+	s2.Add(adminapi.Event{Time: t0, Key: "agent", Status: 200})
+	s2.SetToday(&adminapi.Status{Now: clock(), Today: st.Today})
+	if r := s2.Row(DimKey, "agent"); r.Requests != 1 {
+		t.Errorf("without a breakdown: %+v", r)
+	}
+}
+
+// Sessions are aggregated per key and name from the events that carry one.
+func TestSessionRows(t *testing.T) {
+	s := NewStats()
+	ev := func(sec int, key, sess string, ctx, window int, summarized bool) adminapi.Event {
+		return adminapi.Event{Time: t0.Add(time.Duration(sec) * time.Second), Key: key, Model: "m", Status: 200, Session: sess,
+			InputTokens: 10, OutputTokens: 2, CostKnown: true, CostMicros: 5, ContextTokens: ctx, ContextWindow: window, Summarized: summarized}
+	}
+	s.Add(ev(1, "a", "work", 1000, 8000, false))
+	s.Add(ev(2, "b", "work", 100, 8000, false)) // another key's "work"
+	s.Add(ev(3, "a", "work", 7000, 8000, true))
+	s.Add(ev(4, "a", "", 0, 0, false)) // stateless
+	late := ev(2, "a", "work", 500, 8000, false)
+	s.Add(late) // arrives late: counted, but not the "last" context
+	r := s.Session("a", "work")
+	if r == nil || r.Turns != 3 || r.Context != 7000 || r.PeakContext != 7000 || r.Summaries != 1 || r.Cost != 15 || !r.LastSeen.Equal(t0.Add(3*time.Second)) {
+		t.Fatalf("session a/work: %+v", r)
+	}
+	if rows := s.Sessions(""); len(rows) != 2 || rows[0].Key != "a" {
+		t.Errorf("sessions, newest first: %+v", rows)
+	}
+	if rows := s.Sessions("B"); len(rows) != 1 || rows[0].Key != "b" {
+		t.Errorf("filtered: %+v", rows)
+	}
+	if got := contextCell(r, 20, true); got != "████████░  7000/8000" {
+		t.Errorf("context cell %q", got)
+	}
+	if got := contextCell(&SessionRow{Context: 12_345}, 20, true); got != strings.Repeat(" ", 13)+"12.3k/?" {
+		t.Errorf("unknown window %q", got)
+	}
+	if got := contextCell(&SessionRow{Context: 150_000, Window: 200_000}, 10, true); got != "150k/200k" {
+		t.Errorf("narrow %q", got)
+	}
+	// The number kept is bounded: the least recently seen go first.
+	for i := range MaxSessions + 10 {
+		s.Add(ev(10+i, "bulk", fmt.Sprint(i), 1, 0, false))
+	}
+	if n := len(s.Sessions("")); n != MaxSessions || s.Session("b", "work") != nil || s.Session("bulk", fmt.Sprint(MaxSessions+9)) == nil {
+		t.Errorf("%d sessions kept", n)
 	}
 }

@@ -26,9 +26,52 @@ type Status struct {
 	// Today is the spend of the current UTC day, all keys; nil from a
 	// daemon that does not report it.
 	Today *DaySpend `json:"today,omitempty"`
+	// TodayBy breaks Today down per virtual key, model and provider, as
+	// of the same moment; nil from a daemon that does not report it.
+	TodayBy *DayBreakdown `json:"today_by,omitempty"`
 	// Budgets lists the budgets of every loaded virtual key that has some,
 	// by key name.
 	Budgets []KeyBudgets `json:"budgets,omitempty"`
+}
+
+// DayBreakdown is the spend of the current UTC day (Status.Today) per
+// virtual key, model and provider, each ordered by name. A request
+// without a key (refused before it authenticated) or a model is under
+// the name "".
+type DayBreakdown struct {
+	Keys      []NamedSpend `json:"keys"`
+	Models    []NamedSpend `json:"models"`
+	Providers []NamedSpend `json:"providers"`
+}
+
+// NamedSpend sums the day's requests of one key, model or provider.
+type NamedSpend struct {
+	Name     string `json:"name"`
+	Requests int64  `json:"requests"`
+	// Errors counts the requests that failed (status 400 or more, or a
+	// stream cut short), as the usage ledger does.
+	Errors       int64 `json:"errors"`
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
+	// CostMicros sums the requests whose cost is known; CostUnknown
+	// counts the others.
+	CostMicros  int64 `json:"cost_micros"`
+	CostUnknown int64 `json:"cost_unknown_requests"`
+}
+
+// Add counts one finished request.
+func (n *NamedSpend) Add(e *Event) {
+	n.Requests++
+	if e.Status >= 400 || e.Error != "" {
+		n.Errors++
+	}
+	n.InputTokens += e.InputTokens
+	n.OutputTokens += e.OutputTokens
+	if e.CostKnown {
+		n.CostMicros += e.CostMicros
+	} else {
+		n.CostUnknown++
+	}
 }
 
 // DaySpend sums the requests of one UTC day.
@@ -120,6 +163,18 @@ type Event struct {
 	Estimated bool `json:"estimated,omitempty"`
 	// Warning is set when the request passed a soft budget.
 	Warning string `json:"warning,omitempty"`
+
+	// Session names the stored conversation the request continued: a
+	// session's name (X-Credflow-Session) or a conversation's id; empty
+	// for a stateless request.
+	Session string `json:"session,omitempty"`
+	// ContextTokens estimates the stored history sent with the request
+	// (after fitting), ContextWindow is the model's context window (0 when
+	// unknown), and Summarized is set when older turns were replaced by a
+	// summary for this request.
+	ContextTokens int  `json:"context_tokens,omitempty"`
+	ContextWindow int  `json:"context_window,omitempty"`
+	Summarized    bool `json:"summarized,omitempty"`
 }
 
 // Status asks the daemon how it is.
