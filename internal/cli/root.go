@@ -161,7 +161,31 @@ OpenAI- and Anthropic-compatible gateway that accounts for every token.`,
 		newDataCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group (keys, secrets, …)
+// reject an argument that names no subcommand: cobra would print the
+// group's help and exit 0, so a typo in a script would pass unnoticed.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownSubcommands(c)
+	}
+	if !cmd.HasParent() || !cmd.HasAvailableSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		}
+		return usageErrorf("%s", msg)
+	}
 }
 
 // exactArgs is cobra.ExactArgs with a message that names what is missing.
