@@ -135,6 +135,7 @@ func runScripts(t *testing.T, backend string) {
 			"fillusage":     cmdFillUsage,
 			"corruptledger": cmdCorruptLedger,
 			"exitcode":      cmdExitCode,
+			"killdaemon":    cmdKillDaemon,
 		},
 	})
 }
@@ -266,28 +267,67 @@ func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdChat posts an OpenAI chat request to the daemon with the key in
-// KEYFILE and writes the response body to stdout: chat KEYFILE MODEL TEXT.
-// It fails (for use with !) on a non-200 answer.
+// KEYFILE and writes the response body to stdout: chat [-session NAME]
+// [-stream] KEYFILE MODEL TEXT. -session sends X-Credflow-Session; -stream
+// asks for a stream and reads it to its end. It fails (for use with !) on
+// a non-200 answer.
 func cmdChat(ts *testscript.TestScript, neg bool, args []string) {
+	var session string
+	stream := false
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch {
+		case args[0] == "-stream":
+			stream, args = true, args[1:]
+		case args[0] == "-session" && len(args) > 1:
+			session, args = args[1], args[2:]
+		default:
+			ts.Fatalf("chat: unknown option %s", args[0])
+		}
+	}
 	if len(args) != 3 {
-		ts.Fatalf("usage: chat KEYFILE MODEL TEXT")
+		ts.Fatalf("usage: chat [-session NAME] [-stream] KEYFILE MODEL TEXT")
 	}
 	st, err := daemonStatus(ts)
 	ts.Check(err)
 	key := strings.TrimSpace(ts.ReadFile(args[0]))
-	body, _ := json.Marshal(map[string]any{"model": args[1], "messages": []any{map[string]string{"role": "user", "content": args[2]}}})
+	body, _ := json.Marshal(map[string]any{"model": args[1], "stream": stream, "messages": []any{map[string]string{"role": "user", "content": args[2]}}})
 	req, _ := http.NewRequest("POST", "http://"+st.Listen+"/v1/chat/completions", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
+	if session != "" {
+		req.Header.Set("X-Credflow-Session", session)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	ts.Check(err)
 	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(resp.Body)
+	ts.Check(err)
 	ts.Stdout().Write(out)
 	ts.Stdout().Write([]byte("\n"))
 	if (resp.StatusCode == 200) == neg {
 		ts.Fatalf("status %d", resp.StatusCode)
 	}
+}
+
+// cmdKillDaemon SIGKILLs the script's daemon and waits for its admin
+// socket to stop answering: killdaemon.
+func cmdKillDaemon(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: killdaemon")
+	}
+	st, err := daemonStatus(ts)
+	ts.Check(err)
+	p, err := os.FindProcess(st.PID)
+	ts.Check(err)
+	ts.Check(p.Signal(syscall.SIGKILL))
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := daemonStatus(ts); err != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("the daemon (pid %d) still answers after SIGKILL", st.PID)
 }
 
 // cmdSighup sends SIGHUP to the daemon and waits for it to reload (or, if
