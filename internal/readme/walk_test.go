@@ -198,6 +198,8 @@ var yamlBlocks = []yamlUse{
 	{first: "providers:", config: true},
 	// "Models and prices": price overrides.
 	{first: "prices:", config: true},
+	// "Sessions and stored conversations": the context engine's settings.
+	{first: "context:", config: true},
 	// "Prompt templates": summarize.yaml, which 'templates add' reads.
 	{first: "description: Summarize text", file: "summarize.yaml"},
 }
