@@ -16,6 +16,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go"
 	aoption "github.com/anthropics/anthropic-sdk-go/option"
+	"github.com/credflow/credflow/internal/session"
 	"github.com/credflow/credflow/internal/vault"
 	"github.com/credflow/credflow/pkg/adminapi"
 	"github.com/openai/openai-go/v3"
@@ -287,11 +288,76 @@ func TestSessionsForChatAndMessages(t *testing.T) {
 	if got := roles(t, an.last(t)); len(got) != 7 {
 		t.Fatalf("a full-history client got its history twice: %q", got)
 	}
+	// A new turn that repeats the session's first is still a new turn.
+	an.then(anthropicText("a5", "You told me."))
+	if _, err := ac.Messages.New(ctx, anthropic.MessageNewParams{Model: "claude-x", MaxTokens: 100, System: []anthropic.TextBlockParam{{Text: "You are kind."}},
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("I am Ada."))}}, aoption.WithHeader("X-Credflow-Session", "ada")); err != nil {
+		t.Fatal(err)
+	}
+	if got := roles(t, an.last(t)); len(got) != 9 || got[8] != "user:I am Ada." {
+		t.Fatalf("a repeated first turn: %q", got)
+	}
 	// Bad input: the header on an endpoint that cannot use it.
 	status, _, body := e.raw("/v1/embeddings", `{"model":"mock","input":"x"}`, "X-Credflow-Session", "s")
 	if status != 400 || !strings.Contains(string(body), "X-Credflow-Session") {
 		t.Fatalf("session header on embeddings: %d %s", status, body)
 	}
+}
+
+// Claude Code sends its whole conversation each time and shares its
+// headers with side calls (a title, a summary) under another system
+// prompt. With X-Credflow-Session set for it, every upstream request is
+// exactly what Claude Code sent, and the session holds the main
+// conversation, not the side calls.
+func TestSessionWithSideCalls(t *testing.T) {
+	e, _, an := responsesEnv(t)
+	ctx := context.Background()
+	ac := anthropic.NewClient(aoption.WithBaseURL(e.base), aoption.WithAPIKey(e.key), aoption.WithMaxRetries(0))
+	sess := aoption.WithHeader("X-Credflow-Session", "cc")
+	title := []anthropic.TextBlockParam{{Text: "Generate a concise title for this conversation."}}
+	agent := []anthropic.TextBlockParam{{Text: "You are an interactive coding agent."}}
+	send := func(system []anthropic.TextBlockParam, msgs ...anthropic.MessageParam) []string {
+		t.Helper()
+		if _, err := ac.Messages.New(ctx, anthropic.MessageNewParams{Model: "claude-x", MaxTokens: 100, System: system, Messages: msgs}, sess); err != nil {
+			t.Fatal(err)
+		}
+		return roles(t, an.last(t))
+	}
+	user := func(s string) anthropic.MessageParam { return anthropic.NewUserMessage(anthropic.NewTextBlock(s)) }
+	an.then(anthropicText("t1", "Writing a file"), anthropicText("m1", "Done: wrote x."), anthropicText("m2", "Anything else?"), anthropicText("t2", "File writing"))
+
+	if got := send(title, user("write x")); strings.Join(got, "|") != "user:write x" {
+		t.Fatalf("title call: %q", got)
+	}
+	// The main loop's first request: no title turn put before it.
+	if got := send(agent, user("write x")); strings.Join(got, "|") != "user:write x" {
+		t.Fatalf("the main loop's first request got the side call's history: %q", got)
+	}
+	main := []anthropic.MessageParam{user("write x"), anthropic.NewAssistantMessage(anthropic.NewTextBlock("Done: wrote x.")), user("thanks")}
+	if got := send(agent, main...); len(got) != 3 {
+		t.Fatalf("main loop turn 2: %q", got)
+	}
+	// A side call later in the conversation goes as it is and is not stored.
+	if got := send(title, user("write x")); strings.Join(got, "|") != "user:write x" {
+		t.Fatalf("a late side call got the session's history: %q", got)
+	}
+	st, err := e.srv.ContextStore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, items, err := st.Get(session.KindSession, "test", "cc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, it := range items {
+		texts = append(texts, string(it.Role)+":"+it.Text())
+	}
+	if want := "user:write x|assistant:Done: wrote x.|user:thanks|assistant:Anything else?"; strings.Join(texts, "|") != want {
+		t.Fatalf("the session holds %q, want the main conversation %q", texts, want)
+	}
+	// A client that sends only its new turns keeps one system prompt: its
+	// history is put before each turn (TestSessionsForChatAndMessages).
 }
 
 // A distinctive sentence sent in a session, a conversation and a stored

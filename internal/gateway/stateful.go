@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,6 +46,11 @@ type turn struct {
 	fresh   []contextdoc.Item
 	prepend bool
 	replace bool
+	// system fingerprints the request's system prompt; aside marks a
+	// request of another conversation (see beginSession), forwarded as
+	// it is and not stored.
+	system  string
+	aside   bool
 	policy  session.Policy
 	summary *contextdoc.Summary
 
@@ -129,10 +136,12 @@ func (s *Server) beginSession(c *call, key *keys.Key, name string, body []byte) 
 		}
 		sys, tn.client, err = translate.ChatMessagesToItems(req.Messages)
 	}
-	_ = sys // the request's system prompt is sent as it is, never stored
 	if err != nil {
 		return nil, translateError(err)
 	}
+	// The request's system prompt is sent as it is, never stored; its
+	// fingerprint tells the session's own turns from a side call.
+	tn.system = systemPrint(sys)
 	tn.policy = session.Policy(s.state.Load().cfg.Context.Policy)
 	if th := tn.thread; th != nil {
 		if th.Policy != "" {
@@ -152,12 +161,37 @@ func (s *Server) beginSession(c *call, key *keys.Key, name string, body []byte) 
 		tn.fresh = tn.client
 	case lcp == len(tn.stored):
 		tn.fresh = tn.client[lcp:]
-	case lcp > 0 || hasHistory(tn.client):
+	case !hasHistory(tn.client) && tn.thread.System != "" && tn.system != tn.thread.System:
+		// A new turn under another system prompt belongs to another
+		// conversation: a side call of a client that keeps its own
+		// history (Claude Code's title and summary requests share its
+		// headers). It goes as it is. It replaces a session of one turn
+		// (such a side call may come first) and is not stored otherwise.
+		if tn.thread.Turns <= 1 {
+			tn.replace, tn.fresh, tn.summary = true, tn.client, nil
+		} else {
+			tn.aside, tn.record = true, false
+		}
+	case hasHistory(tn.client):
 		tn.replace, tn.fresh, tn.summary = true, tn.client, nil
 	default:
+		// Only new turns, even one that repeats the session's first.
 		tn.prepend, tn.fresh = true, tn.client
 	}
 	return tn, nil
+}
+
+// systemPrint fingerprints a request's system prompt ("" for none).
+func systemPrint(sys []string) string {
+	if len(sys) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, s := range sys {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // hasHistory reports whether a client's messages are a conversation of

@@ -121,6 +121,7 @@ func (s *Server) finishTurn(c *call, tn *turn, res *translate.Result, respObj js
 		changes = append(changes, session.Change{Kind: session.KindSession, Owner: tn.owner, ID: tn.name, Replace: tn.replace, Append: add,
 			Update: func(th *session.Thread) {
 				count(th)
+				th.System = tn.system
 				if summarized || tn.replace {
 					th.Summary = summary
 				}

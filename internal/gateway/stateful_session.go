@@ -25,6 +25,9 @@ import (
 // them unless they alone do not fit, when their older turns are fitted
 // away too.
 func (s *Server) sessionBody(r *http.Request, st *state, t route.Target, c *call, tn *turn, body []byte, outCap int64) ([]byte, *apiError) {
+	if tn.aside {
+		return body, nil
+	}
 	rawMsgs, _, err := jsonx.Get(body, "messages")
 	if err != nil {
 		return nil, &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Message: "request body: " + err.Error()}

@@ -68,6 +68,10 @@ type Thread struct {
 	Documents   []contextdoc.PinnedDocument `json:"documents,omitempty"`
 	Environment *contextdoc.Environment     `json:"environment,omitempty"`
 	Summary     *contextdoc.Summary         `json:"summary,omitempty"`
+	// System fingerprints the system prompt of the session's last turn
+	// (sealed with the record): a new turn under another one is another
+	// conversation's.
+	System string `json:"system,omitempty"`
 
 	// Conversations.
 	Metadata map[string]string `json:"metadata,omitempty"`
