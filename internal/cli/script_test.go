@@ -348,7 +348,7 @@ func cmdSighup(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdChatLoad runs chat requests against the daemon from 4 clients and
-// SIGKILLs the daemon after KILLAFTER, under load: chatload KEYFILE
+// SIGKILLs the daemon after KILLAFTER and 20 answers, under load: chatload KEYFILE
 // KILLAFTER OUTFILE. OUTFILE gets one line per answered request: the unix
 // nanosecond it finished.
 func cmdChatLoad(ts *testscript.TestScript, neg bool, args []string) {
@@ -392,7 +392,18 @@ func cmdChatLoad(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}()
 	}
+	// Under load (the race detector, busy CPUs) the first answers can take
+	// seconds: the kill waits for KILLAFTER and for some answers (up to a
+	// minute), so it always lands mid-load.
 	time.Sleep(killAfter)
+	for wait := time.Now().Add(time.Minute); time.Now().Before(wait); time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := len(done)
+		mu.Unlock()
+		if n >= 20 {
+			break
+		}
+	}
 	p, err := os.FindProcess(st.PID)
 	ts.Check(err)
 	ts.Check(p.Signal(syscall.SIGKILL))
