@@ -123,19 +123,20 @@ func runScripts(t *testing.T, backend string) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"nosecret":      cmdNoSecret,
-			"waitfile":      cmdWaitFile,
-			"perm":          cmdPerm,
-			"waitdaemon":    cmdWaitDaemon,
-			"chat":          cmdChat,
-			"sighup":        cmdSighup,
-			"chatload":      cmdChatLoad,
-			"ledgercheck":   cmdLedgerCheck,
-			"truncate":      cmdTruncate,
-			"fillusage":     cmdFillUsage,
-			"corruptledger": cmdCorruptLedger,
-			"exitcode":      cmdExitCode,
-			"killdaemon":    cmdKillDaemon,
+			"nosecret":            cmdNoSecret,
+			"waitfile":            cmdWaitFile,
+			"perm":                cmdPerm,
+			"waitdaemon":          cmdWaitDaemon,
+			"chat":                cmdChat,
+			"sighup":              cmdSighup,
+			"chatload":            cmdChatLoad,
+			"ledgercheck":         cmdLedgerCheck,
+			"truncate":            cmdTruncate,
+			"fillusage":           cmdFillUsage,
+			"corruptledger":       cmdCorruptLedger,
+			"exitcode":            cmdExitCode,
+			"killdaemon":          cmdKillDaemon,
+			"corruptconversation": cmdCorruptConversation,
 		},
 	})
 }
@@ -520,6 +521,29 @@ func cmdFillUsage(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdCorruptLedger damages the usage ledger in place: "record N" makes the
 // Nth oldest usage record's JSON unreadable; "rollup KEY" cuts the daily
+// cmdCorruptConversation flips a byte of the first item of a stored
+// conversation in context.db (whose record key is "c" and its id):
+// corruptconversation ID.
+func cmdCorruptConversation(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: corruptconversation ID")
+	}
+	db, err := bolt.Open(filepath.Join(filepath.Dir(dataFile(ts)), "context.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	ts.Check(err)
+	defer db.Close()
+	ts.Check(db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("items"))
+		prefix := []byte("c" + args[0] + "/")
+		k, v := b.Cursor().Seek(prefix)
+		if k == nil || !bytes.HasPrefix(k, prefix) {
+			return fmt.Errorf("conversation %s has no items in context.db", args[0])
+		}
+		bad := bytes.Clone(v)
+		bad[len(bad)-1] ^= 0xff
+		return b.Put(bytes.Clone(k), bad)
+	}))
+}
+
 // rollups of virtual key KEY to 5 bytes: corruptledger record N | rollup KEY.
 func cmdCorruptLedger(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {

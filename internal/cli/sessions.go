@@ -275,6 +275,8 @@ func sessionsError(err error) error {
 		code = ExitConflict
 	case errors.As(err, &se) && se.Status == 503:
 		code = ExitUnavailable
+	case errors.As(err, &se) && se.Status == 422, errors.Is(err, session.ErrDamaged):
+		return &exitError{code: ExitDamaged, noHint: true, err: fmt.Errorf("%w; the others are unaffected: 'credflow sessions export' of this one shows what the error names, and 'credflow sessions rm' deletes it", err)}
 	case errors.Is(err, session.ErrInvalid):
 		code = ExitUsage
 	case errors.Is(err, session.ErrNotFound):

@@ -693,6 +693,8 @@ func StatusFor(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, store.ErrBusy):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrDamaged):
+		return http.StatusUnprocessableEntity
 	}
 	return http.StatusInternalServerError
 }

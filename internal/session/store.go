@@ -263,11 +263,11 @@ func (s *Store) readThread(tx *bolt.Tx, tid []byte) (*Thread, error) {
 	}
 	plain, err := s.seal.open(tid, sealed)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the record of %s %w", ErrDamaged, describe(tid), err)
+		return nil, fmt.Errorf("the record of %s is %w: it %w", describe(tid), ErrDamaged, err)
 	}
 	var th Thread
 	if err := json.Unmarshal(plain, &th); err != nil {
-		return nil, fmt.Errorf("%w: the record of %s does not decode: %v", ErrDamaged, describe(tid), err)
+		return nil, fmt.Errorf("the record of %s is %w: it does not decode: %v", describe(tid), ErrDamaged, err)
 	}
 	return &th, nil
 }
@@ -279,11 +279,11 @@ func (s *Store) readItems(tx *bolt.Tx, tid []byte, th *Thread) ([]contextdoc.Ite
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		plain, err := s.seal.open(k, v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s: item %d %w", ErrDamaged, s.name(th), binary.BigEndian.Uint64(k[len(prefix):]), err)
+			return nil, fmt.Errorf("%s is %w: item %d %w", s.name(th), ErrDamaged, binary.BigEndian.Uint64(k[len(prefix):]), err)
 		}
 		var it contextdoc.Item
 		if err := json.Unmarshal(plain, &it); err != nil {
-			return nil, fmt.Errorf("%w: %s: item %d does not decode: %v", ErrDamaged, s.name(th), binary.BigEndian.Uint64(k[len(prefix):]), err)
+			return nil, fmt.Errorf("%s is %w: item %d does not decode: %v", s.name(th), ErrDamaged, binary.BigEndian.Uint64(k[len(prefix):]), err)
 		}
 		items = append(items, it)
 	}
