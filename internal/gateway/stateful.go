@@ -413,6 +413,9 @@ func (s *Server) fitHistory(st *state, t route.Target, history, current []contex
 	in := session.FitInput{Items: all, Fixed: fixed, Current: len(current), Window: window, Output: out, Policy: policy, Query: lastUserText(current)}
 	res := session.Fit(in)
 	tn.window, tn.sent = window, res.Tokens
+	if len(res.Keep) == len(all) {
+		return fitting{items: all, fits: res.Fits} // all of it, in order
+	}
 	kept := make([]contextdoc.Item, 0, len(res.Keep))
 	for _, i := range res.Keep {
 		kept = append(kept, all[i])

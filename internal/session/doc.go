@@ -19,8 +19,9 @@
 // so the file alone reveals no prompt and a record cannot be moved to
 // another thread or owner; session names are stored as keyed hashes. A
 // thread belongs to one virtual key: another key's thread is "not found",
-// like a missing one. Writes go through one writer that commits whatever
-// is queued in one transaction: a turn is on disk when Commit returns.
+// like a missing one. Writes go through one writer that journals whatever
+// is queued as one record (journal.go): a turn survives the process when
+// Commit returns, and reaches the file, synced, within FlushInterval.
 //
 // The data key is the vault secret KeySecret (key.go: LoadKey reads it,
 // making it only for a writer, so reading an empty vault leaves nothing

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -125,12 +126,19 @@ type Options struct {
 	Timeout time.Duration
 	// CacheBytes bounds the decrypted items kept in memory (default 64 MiB).
 	CacheBytes int
+	// FlushInterval is how often the journal is applied to the file
+	// (default 100ms): what a power loss can lose at most.
+	FlushInterval time.Duration
 }
 
 // Store is the open context file. It is safe for concurrent use: reads
 // come from a cache of decrypted threads or the file; writes go through
-// one writer that commits whatever is queued in one transaction, so a
-// lone turn costs one commit and a burst shares one.
+// one writer that journals whatever is queued as one record (see
+// journal.go) and acknowledges it, and every FlushInterval the journaled
+// batches are applied to the file in one synced transaction. A thread
+// with journaled changes the file does not hold yet stays in the cache
+// (pinned) until they are applied, so reads always see every
+// acknowledged change.
 type Store struct {
 	db   *store.DB
 	seal *sealer
@@ -141,17 +149,46 @@ type Store struct {
 	order []string // tids, least recently used first
 	bytes int
 	limit int
+	// wseq counts the writer's cache updates: a read from the file that
+	// raced one is not cached.
+	wseq uint64
+
+	// writeMu is held by the writer for a batch and by whatever changes
+	// the file directly (Delete, Prune), which applies the journal first.
+	// applyMu serialises applying the journal; it is taken before writeMu.
+	writeMu sync.Mutex
+	applyMu sync.Mutex
+	jnl     *journal
+	pend    []pendBatch
+	every   time.Duration
+	// failed, once applying the journal to the file failed, refuses
+	// further writes (reads go on); the journal keeps what was accepted.
+	failMu sync.Mutex
+	failed error
 
 	queue     chan *commit
+	flushNow  chan struct{}
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+}
+
+// journalLimit applies the journal early once it grows past this.
+const journalLimit = 16 << 20
+
+// pendBatch is a journaled batch the file does not hold yet.
+type pendBatch struct {
+	ops  ops
+	tids []string
 }
 
 type entry struct {
 	th    *Thread
 	items []contextdoc.Item
 	size  int
+	// pinned counts journaled batches of this thread not yet in the
+	// file: the entry is then the only complete copy and is not evicted.
+	pinned int
 }
 
 type commit struct {
@@ -161,7 +198,8 @@ type commit struct {
 
 // Open opens (creating) the context file at path, held until Close: the
 // daemon owns it while it runs, and other commands come through its admin
-// API. key is the data key (KeySize bytes) from the vault.
+// API. key is the data key (KeySize bytes) from the vault. What a crash
+// left in the journal is applied first.
 func Open(path string, key []byte, opt Options) (*Store, error) {
 	seal, err := newSealer(key)
 	if err != nil {
@@ -171,30 +209,49 @@ func Open(path string, key []byte, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := replayJournals(db.Update, path); err != nil {
+		db.Close()
+		return nil, err
+	}
+	jnl, err := openJournal(path)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
 	if opt.CacheBytes <= 0 {
 		opt.CacheBytes = 64 << 20
 	}
-	s := &Store{db: db, seal: seal, now: opt.Now, cache: map[string]*entry{}, limit: opt.CacheBytes,
-		queue: make(chan *commit, 256), closed: make(chan struct{})}
-	s.wg.Add(1)
+	if opt.FlushInterval <= 0 {
+		opt.FlushInterval = 100 * time.Millisecond
+	}
+	s := &Store{db: db, seal: seal, now: opt.Now, cache: map[string]*entry{}, limit: opt.CacheBytes, jnl: jnl, every: opt.FlushInterval,
+		queue: make(chan *commit, 256), flushNow: make(chan struct{}, 1), closed: make(chan struct{})}
+	s.wg.Add(2)
 	go s.writer()
+	go s.flusher()
 	return s, nil
 }
 
 // Path is the file's location.
 func (s *Store) Path() string { return s.db.Path() }
 
-// Close writes what is queued and releases the file. Later calls do
-// nothing.
+// Close writes what is queued, applies the journal to the file and
+// releases it. Later calls do nothing.
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		s.wg.Wait()
-		err = s.db.Close()
+		err = s.flush()
+		if cerr := s.jnl.close(err == nil); err == nil {
+			err = cerr
+		}
+		if cerr := s.db.Close(); err == nil {
+			err = cerr
+		}
 	})
 	return err
 }
@@ -231,8 +288,11 @@ func (s *Store) Get(kind Kind, owner, id string) (*Thread, []contextdoc.Item, er
 		if e.th.Owner != owner {
 			return nil, nil, ErrNotFound
 		}
-		return e.th, e.items, nil
+		// Clipped: a caller's append never writes where the writer
+		// appends.
+		return e.th, e.items[:len(e.items):len(e.items)], nil
 	}
+	seq := s.wseq
 	s.mu.Unlock()
 	var th *Thread
 	var items []contextdoc.Item
@@ -251,8 +311,12 @@ func (s *Store) Get(kind Kind, owner, id string) (*Thread, []contextdoc.Item, er
 	if th == nil || th.Owner != owner {
 		return nil, nil, ErrNotFound
 	}
-	s.put(key, th, items)
-	return th, items, nil
+	s.mu.Lock()
+	if s.wseq == seq {
+		s.replace(key, th, items, 0)
+	}
+	s.mu.Unlock()
+	return th, items[:len(items):len(items)], nil
 }
 
 // readThread reads a thread record; nil without error when there is none.
@@ -325,8 +389,9 @@ type Change struct {
 	Replace bool
 }
 
-// Commit writes changes in one transaction of the writer, and returns
-// once it is on disk (or failed: then none of them is).
+// Commit writes changes as one batch of the writer, and returns once
+// they are journaled (they survive the process from then on) or failed:
+// then none of them is.
 func (s *Store) Commit(ctx context.Context, changes ...Change) error {
 	c := &commit{changes: changes, done: make(chan error, 1)}
 	select {
@@ -339,8 +404,7 @@ func (s *Store) Commit(ctx context.Context, changes ...Change) error {
 	return <-c.done
 }
 
-// writer commits queued changes: all that are waiting, in one
-// transaction.
+// writer journals queued changes: all that are waiting, as one record.
 func (s *Store) writer() {
 	defer s.wg.Done()
 	for {
@@ -353,7 +417,7 @@ func (s *Store) writer() {
 			for {
 				select {
 				case c := <-s.queue:
-					s.apply([]*commit{c})
+					s.write([]*commit{c})
 				default:
 					return
 				}
@@ -368,92 +432,202 @@ func (s *Store) writer() {
 				break more
 			}
 		}
-		s.apply(batch)
+		s.write(batch)
 	}
 }
 
-// apply commits a batch. A commit whose own changes fail (a thread that
+// flusher applies the journal to the file every FlushInterval, or sooner
+// when it grows large.
+func (s *Store) flusher() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		case <-s.flushNow:
+		}
+		s.flush() // a failure is kept in s.failed and refuses later writes
+	}
+}
+
+// wstate is a thread as the batch being written leaves it.
+type wstate struct {
+	tid   []byte
+	th    *Thread
+	items []contextdoc.Item
+	// exists: the thread is stored (before this batch or earlier in it).
+	exists bool
+	// damaged: its stored record or items cannot be read.
+	damaged error
+}
+
+// write journals a batch. A commit whose own changes fail (a thread that
 // must be new exists) is left out and told why; the rest go ahead.
-func (s *Store) apply(batch []*commit) {
-	results := make([][]applied, len(batch))
+func (s *Store) write(batch []*commit) {
+	s.writeMu.Lock()
+	if err := s.failure(); err != nil {
+		s.writeMu.Unlock()
+		for _, c := range batch {
+			c.done <- fmt.Errorf("the context file cannot be written: %w", err)
+		}
+		return
+	}
+	local := map[string]*wstate{}
+	var order []string
+	var o ops
 	errs := make([]error, len(batch))
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for i, c := range batch {
-			var werr error
-			results[i], errs[i], werr = s.applyOne(tx, c.changes)
-			if werr != nil {
-				return werr // a failed write: nothing of the batch stays
+	for i, c := range batch {
+		// A commit is planned on copies, so one refused leaves no trace.
+		trial := map[string]*wstate{}
+		mark := len(o.buf)
+		n := o.n
+		if err := s.plan(c.changes, local, trial, &o); err != nil {
+			errs[i] = err
+			o.buf, o.n = o.buf[:mark], n
+			continue
+		}
+		for k, st := range trial {
+			if _, ok := local[k]; !ok {
+				order = append(order, k)
+			}
+			local[k] = st
+		}
+	}
+	var err error
+	if o.n > 0 {
+		err = s.jnl.append(o.record())
+	}
+	if err == nil && o.n > 0 {
+		s.mu.Lock()
+		s.wseq++
+		for _, k := range order {
+			s.replace(k, local[k].th, local[k].items, 1)
+		}
+		s.mu.Unlock()
+		s.pend = append(s.pend, pendBatch{ops: o, tids: order})
+		if s.jnl.size > journalLimit {
+			select {
+			case s.flushNow <- struct{}{}:
+			default:
 			}
 		}
-		return nil
-	})
+	}
+	s.writeMu.Unlock()
 	for i, c := range batch {
 		if err != nil {
 			c.done <- fmt.Errorf("write the context file: %w", err)
 			continue
 		}
-		for _, r := range results[i] {
-			s.applied(r.tid, r.th, r.added, r.fresh)
-		}
 		c.done <- errs[i]
 	}
 }
 
-type applied struct {
-	tid   []byte
-	th    *Thread
-	added []contextdoc.Item
-	fresh bool
+// state returns a thread as the batch sees it: as planned earlier in the
+// batch, cached, or read from the file (which holds everything of a
+// thread that is not cached). The copy's Thread may be changed freely.
+func (s *Store) state(tid []byte, local, trial map[string]*wstate) (*wstate, error) {
+	key := string(tid)
+	if st, ok := trial[key]; ok {
+		return st, nil
+	}
+	if st, ok := local[key]; ok {
+		cp := *st
+		cp.th = cloneThread(st.th)
+		trial[key] = &cp
+		return &cp, nil
+	}
+	s.mu.Lock()
+	e, ok := s.cache[key]
+	s.mu.Unlock()
+	if ok {
+		st := &wstate{tid: tid, th: cloneThread(e.th), items: e.items, exists: true}
+		trial[key] = st
+		return st, nil
+	}
+	st := &wstate{tid: tid}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		th, err := s.readThread(tx, tid)
+		if err != nil {
+			st.damaged = err
+			return nil
+		}
+		if th == nil {
+			return nil
+		}
+		st.th, st.exists = th, true
+		if st.items, err = s.readItems(tx, tid, th); err != nil {
+			st.damaged = err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	trial[key] = st
+	return st, nil
 }
 
-// applyOne writes one commit's changes. Every change is checked before
-// anything is written, so a commit refused (err) leaves nothing behind and
-// the others of the batch go ahead; a write that fails (werr) fails the
-// whole transaction.
-func (s *Store) applyOne(tx *bolt.Tx, changes []Change) (out []applied, err, werr error) {
-	type plan struct {
-		tid []byte
-		th  *Thread
-		ch  *Change
-		new bool
+// cloneThread copies a thread deeply enough for an Update func to change
+// its maps and slices without touching a cached copy readers hold.
+func cloneThread(th *Thread) *Thread {
+	if th == nil {
+		return nil
 	}
-	plans := make([]plan, len(changes))
+	b, err := json.Marshal(th)
+	if err != nil {
+		panic("session: a thread does not encode: " + err.Error())
+	}
+	var cp Thread
+	if err := json.Unmarshal(b, &cp); err != nil {
+		panic("session: a thread does not decode: " + err.Error())
+	}
+	return &cp
+}
+
+// plan checks one commit's changes and records their operations. Every
+// change is checked before anything is recorded.
+func (s *Store) plan(changes []Change, local, trial map[string]*wstate, o *ops) error {
+	sts := make([]*wstate, len(changes))
 	for i := range changes {
 		ch := &changes[i]
-		tid := s.tid(ch.Kind, ch.Owner, ch.ID)
-		th, rerr := s.readThread(tx, tid)
-		if rerr != nil && !ch.Replace {
-			return nil, rerr, nil
+		st, err := s.state(s.tid(ch.Kind, ch.Owner, ch.ID), local, trial)
+		if err != nil {
+			return err
 		}
 		switch {
-		case th != nil && ch.Create:
-			return nil, fmt.Errorf("%s %s: %w", ch.Kind, ch.ID, ErrExists), nil
-		case th != nil && th.Owner != ch.Owner:
-			return nil, fmt.Errorf("%s %s: %w", ch.Kind, ch.ID, ErrNotFound), nil
+		case st.damaged != nil && !ch.Replace:
+			return st.damaged
+		case st.exists && st.damaged == nil && ch.Create:
+			return fmt.Errorf("%s %s: %w", ch.Kind, ch.ID, ErrExists)
+		case st.exists && st.damaged == nil && st.th.Owner != ch.Owner:
+			return fmt.Errorf("%s %s: %w", ch.Kind, ch.ID, ErrNotFound)
 		}
-		isNew := th == nil
-		if isNew {
-			now := s.now().UTC()
-			th = &Thread{Kind: ch.Kind, ID: ch.ID, Owner: ch.Owner, Created: now, Updated: now}
-		}
-		plans[i] = plan{tid: tid, th: th, ch: ch, new: isNew}
+		sts[i] = st
 	}
-	out = make([]applied, 0, len(plans))
-	items := tx.Bucket(bucketItems)
-	for _, p := range plans {
-		th, ch := p.th, p.ch
-		if ch.Replace && !p.new {
-			if err := deletePrefix(items, append(append([]byte{}, p.tid...), '/')); err != nil {
-				return nil, nil, err
-			}
-			th.Count = 0
+	for i := range changes {
+		ch, st := &changes[i], sts[i]
+		fresh := !st.exists || st.damaged != nil
+		if fresh {
+			now := s.now().UTC()
+			st.th = &Thread{Kind: ch.Kind, ID: ch.ID, Owner: ch.Owner, Created: now, Updated: now}
 		}
+		if ch.Replace || fresh {
+			// Also when nothing is stored: a damaged thread's items, or
+			// none at all.
+			o.clear(st.tid)
+			st.items, st.th.Count = nil, 0
+		}
+		st.exists, st.damaged = true, nil
+		th := st.th
 		if ch.Update != nil {
 			ch.Update(th)
 		}
 		th.Kind, th.ID, th.Owner = ch.Kind, ch.ID, ch.Owner
-		added := make([]contextdoc.Item, len(ch.Append))
-		for j, it := range ch.Append {
+		th.Updated = s.now().UTC()
+		for _, it := range ch.Append {
 			if it.ID == "" {
 				it.ID = NewItemID(it.Type)
 			}
@@ -463,44 +637,135 @@ func (s *Store) applyOne(tx *bolt.Tx, changes []Change) (out []applied, err, wer
 			}
 			plain, err := json.Marshal(it)
 			if err != nil {
-				return nil, nil, err
+				return err
 			}
-			k := itemKey(p.tid, th.NextSeq)
-			if err := items.Put(k, s.seal.seal(k, plain)); err != nil {
-				return nil, nil, err
-			}
+			k := itemKey(st.tid, th.NextSeq)
+			o.put('i', k, s.seal.seal(k, plain))
 			th.NextSeq++
 			th.Count++
-			added[j] = it
+			// Appending may write past the end readers of the cached
+			// slice see, never into it.
+			st.items = append(st.items, it)
 		}
-		th.Updated = s.now().UTC()
 		plain, err := json.Marshal(th)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		if err := tx.Bucket(bucketThreads).Put(p.tid, s.seal.seal(p.tid, plain)); err != nil {
-			return nil, nil, err
-		}
-		out = append(out, applied{tid: p.tid, th: th, added: added, fresh: ch.Replace || p.new})
+		o.put('t', st.tid, s.seal.seal(st.tid, plain))
 	}
-	return out, nil, nil
+	return nil
 }
 
-// applied updates the cache after a commit: a cached thread gets the new
-// items; one not cached stays out (the next Get reads it whole).
-func (s *Store) applied(tid []byte, th *Thread, added []contextdoc.Item, fresh bool) {
-	key := string(tid)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, ok := s.cache[key]
-	switch {
-	case ok && !fresh:
-		items := make([]contextdoc.Item, len(e.items), len(e.items)+len(added))
-		copy(items, e.items)
-		s.replace(key, th, append(items, added...))
-	case fresh:
-		s.replace(key, th, added)
+// flush applies the journaled batches to the file in one synced
+// transaction, then unpins their threads. The writer goes on meanwhile:
+// threads of the batches being applied stay pinned in the cache until
+// the file holds them, so nothing reads them from the file before.
+func (s *Store) flush() error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.writeMu.Lock()
+	batches, err := s.take()
+	s.writeMu.Unlock()
+	if err != nil {
+		return err
 	}
+	return s.applyBatches(batches)
+}
+
+// take moves the journal aside and returns its batches; writeMu is held.
+func (s *Store) take() ([]pendBatch, error) {
+	if err := s.failure(); err != nil {
+		return nil, err
+	}
+	if len(s.pend) == 0 {
+		return nil, nil
+	}
+	if err := s.jnl.rotate(); err != nil {
+		return nil, s.fail(err)
+	}
+	batches := s.pend
+	s.pend = nil
+	return batches, nil
+}
+
+// applyBatches writes taken batches to the file; applyMu is held.
+func (s *Store) applyBatches(batches []pendBatch) error {
+	if len(batches) == 0 {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range batches {
+			if err := applyOps(tx, b.ops.buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// The journal moved aside still holds the batches, and the cache
+		// their threads; the next open replays it. Until then nothing
+		// more is accepted.
+		return s.fail(fmt.Errorf("apply the journal to the context file: %w", err))
+	}
+	s.mu.Lock()
+	for _, b := range batches {
+		for _, k := range b.tids {
+			if e, ok := s.cache[k]; ok && e.pinned > 0 {
+				e.pinned--
+				if e.pinned == 0 && e.size > s.limit/4 {
+					s.drop(k) // too big to keep: kept only while the file lacked it
+				}
+			}
+		}
+	}
+	s.evict()
+	s.mu.Unlock()
+	if err := os.Remove(s.Path() + applyingSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return s.fail(err)
+	}
+	return nil
+}
+
+func (s *Store) failure() error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failed
+}
+
+func (s *Store) fail(err error) error {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if s.failed == nil {
+		s.failed = err
+	}
+	return s.failed
+}
+
+// Sync applies everything journaled to the file now.
+func (s *Store) Sync() error { return s.flush() }
+
+// direct runs fn, which changes the file itself, after the journal is
+// applied and with the writer held off, then drops tid from the cache.
+func (s *Store) direct(fn func() error, tids ...[]byte) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	batches, err := s.take()
+	if err == nil {
+		err = s.applyBatches(batches)
+	}
+	if err != nil {
+		return err
+	}
+	err = fn()
+	s.mu.Lock()
+	s.wseq++
+	for _, tid := range tids {
+		s.drop(string(tid))
+	}
+	s.mu.Unlock()
+	return err
 }
 
 func deletePrefix(b *bolt.Bucket, prefix []byte) error {
@@ -517,61 +782,57 @@ func deletePrefix(b *bolt.Bucket, prefix []byte) error {
 // is none for this owner.
 func (s *Store) Delete(kind Kind, owner, id string) error {
 	tid := s.tid(kind, owner, id)
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		th, err := s.readThread(tx, tid)
-		if err != nil && !errors.Is(err, ErrDamaged) {
-			return err
-		}
-		if th == nil && err == nil || th != nil && th.Owner != owner {
-			return ErrNotFound
-		}
-		if err := deletePrefix(tx.Bucket(bucketItems), append(append([]byte{}, tid...), '/')); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketThreads).Delete(tid)
-	})
-	s.mu.Lock()
-	s.drop(string(tid))
-	s.mu.Unlock()
-	return err
+	return s.direct(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			th, err := s.readThread(tx, tid)
+			if err != nil && !errors.Is(err, ErrDamaged) {
+				return err
+			}
+			if th == nil && err == nil || th != nil && th.Owner != owner {
+				return ErrNotFound
+			}
+			if err := deletePrefix(tx.Bucket(bucketItems), append(append([]byte{}, tid...), '/')); err != nil {
+				return err
+			}
+			return tx.Bucket(bucketThreads).Delete(tid)
+		})
+	}, tid)
 }
 
 // DeleteItem removes one item of a thread by its id.
 func (s *Store) DeleteItem(kind Kind, owner, id, itemID string) error {
 	tid := s.tid(kind, owner, id)
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		th, err := s.readThread(tx, tid)
-		if err != nil {
-			return err
-		}
-		if th == nil || th.Owner != owner {
-			return ErrNotFound
-		}
-		prefix := append(append([]byte{}, tid...), '/')
-		b := tx.Bucket(bucketItems)
-		c := b.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			plain, err := s.seal.open(k, v)
+	return s.direct(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			th, err := s.readThread(tx, tid)
 			if err != nil {
-				continue
+				return err
 			}
-			var it contextdoc.Item
-			if json.Unmarshal(plain, &it) == nil && it.ID == itemID {
-				if err := b.Delete(append([]byte{}, k...)); err != nil {
-					return err
+			if th == nil || th.Owner != owner {
+				return ErrNotFound
+			}
+			prefix := append(append([]byte{}, tid...), '/')
+			b := tx.Bucket(bucketItems)
+			c := b.Cursor()
+			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+				plain, err := s.seal.open(k, v)
+				if err != nil {
+					continue
 				}
-				th.Count--
-				th.Updated = s.now().UTC()
-				plain, _ := json.Marshal(th)
-				return tx.Bucket(bucketThreads).Put(tid, s.seal.seal(tid, plain))
+				var it contextdoc.Item
+				if json.Unmarshal(plain, &it) == nil && it.ID == itemID {
+					if err := b.Delete(append([]byte{}, k...)); err != nil {
+						return err
+					}
+					th.Count--
+					th.Updated = s.now().UTC()
+					plain, _ := json.Marshal(th)
+					return tx.Bucket(bucketThreads).Put(tid, s.seal.seal(tid, plain))
+				}
 			}
-		}
-		return fmt.Errorf("item %s: %w", itemID, ErrNotFound)
-	})
-	s.mu.Lock()
-	s.drop(string(tid))
-	s.mu.Unlock()
-	return err
+			return fmt.Errorf("item %s: %w", itemID, ErrNotFound)
+		})
+	}, tid)
 }
 
 // List returns the threads of a kind, of one owner ("" for all owners),
@@ -579,6 +840,9 @@ func (s *Store) DeleteItem(kind Kind, owner, id, itemID string) error {
 // and counted in damaged.
 func (s *Store) List(kind Kind, owner string) (threads []*Thread, damaged int, err error) {
 	prefix := s.tid(kind, "", "")[:1]
+	if err := s.flush(); err != nil {
+		return nil, 0, err
+	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketThreads).Cursor()
 		for k, v := c.Seek(prefix); k != nil && k[0] == prefix[0]; k, v = c.Next() {
@@ -602,6 +866,16 @@ func (s *Store) List(kind Kind, owner string) (threads []*Thread, damaged int, e
 // time keeps the owner's threads), and reports how many it deleted.
 func (s *Store) Prune(cutoff func(owner string) time.Time) (int, error) {
 	var doomed [][]byte
+	err := s.direct(func() error { return s.prune(cutoff, &doomed) })
+	s.mu.Lock()
+	for _, tid := range doomed {
+		s.drop(string(tid))
+	}
+	s.mu.Unlock()
+	return len(doomed), err
+}
+
+func (s *Store) prune(cutoff func(owner string) time.Time, doomed *[][]byte) error {
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketThreads).ForEach(func(k, v []byte) error {
 			plain, err := s.seal.open(k, v)
@@ -610,16 +884,16 @@ func (s *Store) Prune(cutoff func(owner string) time.Time) (int, error) {
 				return nil
 			}
 			if t := cutoff(th.Owner); !t.IsZero() && th.Updated.Before(t) {
-				doomed = append(doomed, append([]byte{}, k...))
+				*doomed = append(*doomed, append([]byte{}, k...))
 			}
 			return nil
 		})
 	})
-	if err != nil || len(doomed) == 0 {
-		return 0, err
+	if err != nil || len(*doomed) == 0 {
+		return err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, tid := range doomed {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, tid := range *doomed {
 			if err := deletePrefix(tx.Bucket(bucketItems), append(append([]byte{}, tid...), '/')); err != nil {
 				return err
 			}
@@ -629,36 +903,48 @@ func (s *Store) Prune(cutoff func(owner string) time.Time) (int, error) {
 		}
 		return nil
 	})
-	s.mu.Lock()
-	for _, tid := range doomed {
-		s.drop(string(tid))
-	}
-	s.mu.Unlock()
-	return len(doomed), err
 }
 
 // Cache upkeep; s.mu is held.
 
-func (s *Store) put(key string, th *Thread, items []contextdoc.Item) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.replace(key, th, items)
-}
-
-func (s *Store) replace(key string, th *Thread, items []contextdoc.Item) {
-	s.drop(key)
+// replace caches a thread, pinned by pin more journaled batches; false
+// when it is too big to keep (it is then read from the file each time),
+// unless pinned: the cache is then the only complete copy until the
+// journal is applied. Pinned entries are never evicted.
+func (s *Store) replace(key string, th *Thread, items []contextdoc.Item, pin int) bool {
 	size := 256
 	for i := range items {
 		size += itemSize(&items[i])
 	}
-	if size > s.limit/4 {
-		return // too big to keep: read from the file each time
+	if size > s.limit/4 && pin == 0 {
+		if e, ok := s.cache[key]; !ok || e.pinned == 0 {
+			s.drop(key)
+		}
+		return false
 	}
-	s.cache[key] = &entry{th: th, items: items, size: size}
-	s.order = append(s.order, key)
-	s.bytes += size
-	for s.bytes > s.limit && len(s.order) > 0 {
-		s.drop(s.order[0])
+	if e, ok := s.cache[key]; ok {
+		// A new entry: readers use the one they got without the lock.
+		s.bytes += size - e.size
+		s.cache[key] = &entry{th: th, items: items, size: size, pinned: e.pinned + pin}
+		s.touch(key)
+	} else {
+		s.cache[key] = &entry{th: th, items: items, size: size, pinned: pin}
+		s.order = append(s.order, key)
+		s.bytes += size
+	}
+	s.evict()
+	return true
+}
+
+// evict drops the least recently used unpinned entries while the cache
+// is over its limit.
+func (s *Store) evict() {
+	for i := 0; s.bytes > s.limit && i < len(s.order); {
+		if k := s.order[i]; s.cache[k].pinned == 0 {
+			s.drop(k)
+			continue
+		}
+		i++
 	}
 }
 

@@ -12,6 +12,13 @@ func FuzzAppendJSONString(f *testing.F) {
 	for _, s := range []string{"", "plain", "quote \" backslash \\", "\n\r\t\b\f\x00\x1f", "<a&b>", "héllo 世界", "\u2028\u2029", "bad \xff\xfe utf8", "\xe2\x80"} {
 		f.Add(s)
 	}
+	// Long strings, for the eight-bytes-at-a-time path: a byte to escape
+	// at every offset of a word, and words that are all plain.
+	for _, c := range []string{"\"", "\\", "\n", "\x1f", "\x7f", "é", "\u2028", "\xff", " ", "~"} {
+		for off := 0; off < 17; off++ {
+			f.Add("abcdefghijklmnopqrstuvwxyz"[:off] + c + "0123456789abcdefghij")
+		}
+	}
 	f.Fuzz(func(t *testing.T, s string) {
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)

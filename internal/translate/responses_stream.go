@@ -173,6 +173,13 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain ASCII bytes at a time: most text needs no escape.
+		for i+8 <= len(s) && plainWord(le64(s[i:i+8])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -222,6 +229,23 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// le64 reads eight bytes of a string as a little-endian word (the
+// compiler makes it one load).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// plainWord reports whether eight bytes are all ASCII that JSON copies as
+// they are: none below 0x20, none of '"' and '\\', none of 0x80 and up.
+func plainWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	hasZero := func(v uint64) bool { return (v-ones)&^v&highs != 0 }
+	below := (x - ones*0x20) &^ x & highs // a byte below 0x20 (x has no high bits here)
+	return x&highs == 0 && below == 0 && !hasZero(x^(ones*'"')) && !hasZero(x^(ones*'\\'))
+}
 
 // response is the response object as it stands.
 func (w *responsesWriter) response(status string) llmapi.ResponsesResponse {
