@@ -322,7 +322,7 @@ func (s *Server) updateConversation(q *stateReq) {
 		q.stateError("Conversation", id, err)
 		return
 	}
-	if err := q.store.Commit(q.r.Context(), session.Change{Kind: session.KindConversation, Owner: q.key.Name, ID: id,
+	if err := q.store.Commit(q.r.Context(), session.Change{Kind: session.KindConversation, Owner: q.key.Name, ID: id, MustExist: true,
 		Update: func(th *session.Thread) { th.Metadata = req.Metadata }}); err != nil {
 		q.stateError("Conversation", id, err)
 		return
@@ -370,7 +370,7 @@ func (s *Server) addConversationItems(q *stateReq) {
 		q.stateError("Conversation", id, err)
 		return
 	}
-	if err := q.store.Commit(q.r.Context(), session.Change{Kind: session.KindConversation, Owner: q.key.Name, ID: id, Append: items}); err != nil {
+	if err := q.store.Commit(q.r.Context(), session.Change{Kind: session.KindConversation, Owner: q.key.Name, ID: id, MustExist: true, Append: items}); err != nil {
 		q.stateError("Conversation", id, err)
 		return
 	}

@@ -400,10 +400,12 @@ func (m *Manager) Update(ctx context.Context, kind Kind, owner, id string, r adm
 	if err := missingSettings(th, &r); err != nil {
 		return nil, err
 	}
-	// The store makes a thread that is not there: one deleted between
-	// the check above and this commit would come back with only these
-	// settings. The window is an admin's own two commands racing.
-	if err := m.Store.Commit(ctx, Change{Kind: kind, Owner: owner, ID: id, Update: func(th *Thread) { applyUpdate(th, &r) }}); err != nil {
+	// MustExist: one deleted since the check above is not made again
+	// with only these settings.
+	if err := m.Store.Commit(ctx, Change{Kind: kind, Owner: owner, ID: id, MustExist: true, Update: func(th *Thread) { applyUpdate(th, &r) }}); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, NotFoundError(kind, owner, id)
+		}
 		return nil, err
 	}
 	th, _, err = m.get(kind, owner, id)

@@ -274,3 +274,25 @@ func TestPinnedUntilApplied(t *testing.T) {
 		}
 	}
 }
+
+// A change that must find its thread does not make one: a delete between
+// a check and a commit is not undone.
+func TestMustExist(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	if err := s.Commit(ctx, Change{Kind: KindSession, Owner: "k", ID: "a", MustExist: true, Update: func(th *Thread) { th.Policy = "window" }}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a missing thread: %v", err)
+	}
+	if _, _, err := s.Get(KindSession, "k", "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused change made the thread: %v", err)
+	}
+	if err := s.Commit(ctx, Change{Kind: KindSession, Owner: "k", ID: "a", Append: []contextdoc.Item{msg("user", "x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, Change{Kind: KindSession, Owner: "k", ID: "a", MustExist: true, Update: func(th *Thread) { th.Policy = "window" }}); err != nil {
+		t.Fatal(err)
+	}
+	if th, _, _ := s.Get(KindSession, "k", "a"); th.Policy != "window" {
+		t.Fatalf("policy %q", th.Policy)
+	}
+}

@@ -378,8 +378,10 @@ type Change struct {
 	Kind  Kind
 	Owner string
 	ID    string
-	// Create: the thread must be new (ErrExists otherwise).
-	Create bool
+	// Create: the thread must be new (ErrExists otherwise); MustExist:
+	// it must be stored already (ErrNotFound otherwise).
+	Create    bool
+	MustExist bool
 	// Update edits the thread's record inside the transaction: the
 	// current one, or a new one (Kind, Owner, ID and Created set).
 	Update func(*Thread)
@@ -602,6 +604,8 @@ func (s *Store) plan(changes []Change, local, trial map[string]*wstate, o *ops) 
 			return st.damaged
 		case st.exists && st.damaged == nil && ch.Create:
 			return fmt.Errorf("%s %s: %w", ch.Kind, ch.ID, ErrExists)
+		case !st.exists && st.damaged == nil && ch.MustExist:
+			return fmt.Errorf("%s %s: %w", ch.Kind, ch.ID, ErrNotFound)
 		case st.exists && st.damaged == nil && st.th.Owner != ch.Owner:
 			return fmt.Errorf("%s %s: %w", ch.Kind, ch.ID, ErrNotFound)
 		}
