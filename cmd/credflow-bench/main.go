@@ -42,6 +42,7 @@ var (
 	phases      = flag.String("phases", "closed,open,stream,accounting,server,floor", "phases to run, comma-separated")
 	relay       = flag.String("relay", "", "internal: run as the byte relay, LISTEN=UPSTREAM")
 	repeat      = flag.Int("repeat", 0, "also run the closed loop through credflow this many more times against the same daemon, printing each CPU per request (to see drift over a daemon's life)")
+	configExtra = flag.String("config-extra", "", "YAML appended to the measured daemon's config, e.g. 'guardrails: []' (turns the default credentials guardrail off)")
 	cpuprofile  = flag.String("cpuprofile", "", "write a CPU profile of the measured (accounting on) credflow process to this file")
 )
 
@@ -141,7 +142,7 @@ providers:
 routes:
   - model: bench
     targets: [up]
-`, addr, httpServer, !accounting, up)
+`, addr, httpServer, !accounting, up) + *configExtra + "\n"
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return nil, cleanup, err

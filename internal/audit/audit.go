@@ -26,6 +26,10 @@ const (
 	ActionImport   = "import"
 	ActionExec     = "exec"
 	ActionLoad     = "daemon-load"
+	// ActionGuard records a guardrail hit on a request (rule, action,
+	// count; never the matched text). The ledger writes it with the
+	// request's record.
+	ActionGuard = "guard"
 )
 
 // Entry is one audit record.

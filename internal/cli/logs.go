@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/credflow/credflow/internal/ledger"
@@ -157,8 +158,17 @@ func (l *logWriter) print(r *ledger.Record) error {
 		cost += "~"
 	}
 	lat := (time.Duration(r.LatencyUS) * time.Microsecond).Round(latencyRound(r.LatencyUS)).String()
+	notes := r.ErrorClass
+	// Guardrail hits and policy decisions go after the error: rule,
+	// action, side, detector and count, never the text.
+	if len(r.Guard) > 0 {
+		notes = strings.TrimSpace(notes + " guard=" + adminapi.GuardSummary(r.Guard))
+	}
+	if r.Policy != "" {
+		notes = strings.TrimSpace(notes + " policy=" + strconv.Quote(r.Policy))
+	}
 	_, err := fmt.Fprintf(l.w, logFormat, r.Time.Local().Format(time.DateTime), dash(r.Key), dash(r.Model), dash(r.Provider),
-		strconv.Itoa(r.Status), strconv.FormatInt(r.Input, 10), strconv.FormatInt(r.Output, 10), cost, lat, r.ErrorClass)
+		strconv.Itoa(r.Status), strconv.FormatInt(r.Input, 10), strconv.FormatInt(r.Output, 10), cost, lat, notes)
 	return err
 }
 

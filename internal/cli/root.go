@@ -158,6 +158,7 @@ OpenAI- and Anthropic-compatible gateway that accounts for every token.`,
 		newTopCmd(f),
 		newTemplatesCmd(f),
 		newSessionsCmd(f),
+		newPolicyCmd(f),
 		newDataCmd(f),
 	)
 	root.CompletionOptions.HiddenDefaultCmd = false

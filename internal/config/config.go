@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credflow/credflow/internal/policy"
 	"github.com/credflow/credflow/internal/yamlx"
 	"go.yaml.in/yaml/v3"
 )
@@ -36,6 +37,13 @@ type Config struct {
 	// Prices override the embedded price table for local or negotiated
 	// models: keys are "model" or "provider/model".
 	Prices map[string]PriceOverride `yaml:"prices"`
+	// Guardrails scan requests and replies (nil: DefaultGuardrails; an
+	// empty list turns scanning off).
+	Guardrails []Guardrail `yaml:"guardrails"`
+	// Policies are CEL rules run on every request (internal/policy).
+	Policies []Policy `yaml:"policies"`
+	// PolicySet is Policies compiled; nil when there are none.
+	PolicySet *policy.Set `yaml:"-"`
 
 	// Path is where the config was read from; empty for embedded defaults.
 	Path string `yaml:"-"`
@@ -550,7 +558,7 @@ func (c *Config) validate() []Problem {
 				Msg: fmt.Sprintf("unknown translate mode %q; use \"strict\" (refuse every field the other API cannot take, hints included) or leave it out (drop hints and report them in the x-credflow-dropped header)", r.Translate)})
 		}
 	}
-	return probs
+	return append(probs, c.validateGuard()...)
 }
 
 // routeLine finds the line of the i-th route.

@@ -120,6 +120,19 @@ func (d *daySpend) add(e *adminapi.Event) {
 	}
 }
 
+// keySpend is what key has spent today (micro-USD), for policies.
+func (d *daySpend) keySpend(key string, now time.Time) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !dayStart(now).Equal(d.cur.Day) {
+		return 0
+	}
+	if n := d.by[0][key]; n != nil {
+		return n.CostMicros
+	}
+	return 0
+}
+
 // newDay starts counting day. The daemon ran through its start, so
 // everything of it is counted from there.
 func newDay(prev adminapi.DaySpend, day time.Time) adminapi.DaySpend {
@@ -176,4 +189,38 @@ func (s *Server) budgets(now time.Time) []adminapi.KeyBudgets {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
+}
+
+// monthSpend caches each key's spend this month (micro-USD) from the
+// ledger's rollups for policies that read spend_month; it is refreshed
+// at most once a minute, so a rule sees the ledger as of then.
+type monthSpend struct {
+	mu    sync.Mutex
+	at    time.Time
+	month time.Time
+	byKey map[string]int64
+}
+
+func (s *Server) keyMonthSpend(key string, now time.Time) int64 {
+	m := &s.month
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	start := limits.PeriodStart(adminapi.PeriodMonth, now)
+	if m.byKey == nil || now.Sub(m.at) > time.Minute || !m.month.Equal(start) {
+		m.at, m.month, m.byKey = now, start, map[string]int64{}
+		if s.ledger != nil {
+			s.ledger.Flush()
+		}
+		if db, err := s.opt.OpenStore(); err == nil {
+			rows, err := ledger.Usage(db, ledger.Query{Since: start, By: []ledger.Dim{ledger.DimKey}})
+			db.Close()
+			if err != nil {
+				s.log.Warn("policies: cannot read this month's spend from the ledger; spend_month reads 0", "err", err)
+			}
+			for _, r := range rows {
+				m.byKey[r.Key] = int64(r.Counters.Cost)
+			}
+		}
+	}
+	return m.byKey[key]
 }

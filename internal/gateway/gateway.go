@@ -27,6 +27,7 @@ import (
 
 	"github.com/credflow/credflow/internal/buildinfo"
 	"github.com/credflow/credflow/internal/config"
+	"github.com/credflow/credflow/internal/guard"
 	"github.com/credflow/credflow/internal/h1"
 	"github.com/credflow/credflow/internal/keys"
 	"github.com/credflow/credflow/internal/ledger"
@@ -59,6 +60,16 @@ type Options struct {
 	// Transport is the upstream transport; nil builds the default.
 	Transport http.RoundTripper
 	Now       func() time.Time
+	// Location is the time zone policies see (hour, weekday); nil is
+	// the machine's.
+	Location *time.Location
+}
+
+func (o *Options) location() *time.Location {
+	if o.Location != nil {
+		return o.Location
+	}
+	return time.Local
 }
 
 // state is one immutable generation of configuration.
@@ -73,6 +84,11 @@ type state struct {
 	// redact masks the provider keys this state holds (and virtual keys)
 	// in error bodies that reach clients.
 	redact *redact.Redactor
+	// guard is the guardrail engine; nil when no rule is configured.
+	guard *guard.Engine
+	// usesMonthSpend is set when a policy reads spend_month (a ledger
+	// read, cached for a minute).
+	usesMonthSpend bool
 	// priceCache memoises lookups (a struct key: no allocation per lookup).
 	priceMu    sync.RWMutex
 	priceCache map[priceKey]cachedPrice
@@ -134,6 +150,8 @@ type Server struct {
 	templates atomic.Pointer[map[string]*templates.Template]
 	// today is the UTC day's spend for the admin status (dayspend.go).
 	today *daySpend
+	// month caches this month's spend per key for policies.
+	month monthSpend
 	// ctx is the context engine's file, opened on first use (context.go).
 	ctx contextEngine
 
@@ -339,15 +357,31 @@ func (s *Server) build(ctx context.Context, cfg *config.Config) (*state, error) 
 	}
 	values := map[string]string{}
 	missing := map[string]error{}
-	if len(names) > 0 {
+	var secrets [][]byte
+	if len(names) > 0 || needsSecrets(cfg) {
 		v, closeFn, err := s.opt.OpenVault(ctx)
-		if err != nil {
+		if err != nil && len(names) > 0 {
 			return nil, fmt.Errorf("read provider keys: %w", err)
 		}
-		values, missing, err = v.LoadActive(ctx, names, "credflow serve")
-		closeFn()
-		if err != nil {
-			return nil, fmt.Errorf("read provider keys: %w", err)
+		if err == nil {
+			if len(names) > 0 {
+				values, missing, err = v.LoadActive(ctx, names, "credflow serve")
+			}
+			if err == nil && needsSecrets(cfg) {
+				secrets, err = guardSecrets(ctx, v, values)
+				if err != nil {
+					// The gateway still serves: what it cannot read it
+					// cannot leak through a provider key either.
+					s.log.Warn("guardrails cannot read the vault's secrets; the vault_secrets detector matches provider keys only", "err", err)
+					secrets, err = guardSecrets(ctx, nil, values)
+				}
+			}
+			closeFn()
+			if err != nil {
+				return nil, fmt.Errorf("read provider keys: %w", err)
+			}
+		} else {
+			s.log.Warn("guardrails cannot open the vault; the vault_secrets detector has no values", "err", err)
 		}
 	}
 	st := &state{cfg: cfg, routes: routes, providers: map[string]provider.Provider{}, prices: PriceTable(cfg), priceIDs: map[string]string{}}
@@ -356,6 +390,7 @@ func (s *Server) build(ctx context.Context, cfg *config.Config) (*state, error) 
 		held = append(held, v)
 	}
 	st.redact = redact.New(held)
+	s.buildGuard(st, secrets)
 	pnames := make([]string, 0, len(cfg.Providers))
 	for n := range cfg.Providers {
 		pnames = append(pnames, n)

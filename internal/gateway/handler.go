@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/credflow/credflow/internal/guard"
 	"io"
 	"math"
 	"net"
@@ -105,6 +106,8 @@ type call struct {
 	// turn is the context engine's part in the request (stateful.go), nil
 	// for a stateless one.
 	turn *turn
+	// guard is the request's guardrail pass, nil when no rule applies.
+	guard *guard.Pass
 }
 
 func (s *Server) endpoint(ep provider.Endpoint) http.Handler {
@@ -135,6 +138,9 @@ func (s *Server) finish(c *call, status int, err error) {
 	}
 	if err != nil {
 		c.ev.Error = err.Error()
+	}
+	if c.guard != nil {
+		c.ev.Guard = guardHits(c.guard)
 	}
 	if tn := c.turn; tn != nil {
 		c.ev.Session = tn.label()
@@ -178,6 +184,12 @@ func (s *Server) account(c *call) {
 			"in", c.ev.InputTokens, "out", c.ev.OutputTokens, "estimated", c.ev.Estimated, "ms", c.ev.LatencyMS, "err", c.ev.Error}
 		if len(c.dropped) > 0 {
 			args = append(args, "dropped", translate.SummarizeDropped(c.dropped))
+		}
+		if len(c.ev.Guard) > 0 {
+			args = append(args, "guard", adminapi.GuardSummary(c.ev.Guard))
+		}
+		if c.ev.Policy != "" {
+			args = append(args, "policy", c.ev.Policy)
 		}
 		s.log.Log(context.Background(), levelFor(c.ev.Status), "request", args...)
 	}
@@ -290,6 +302,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 		}
 		return fail(&apiError{Status: http.StatusInternalServerError, Message: err.Error()})
 	}
+	var require []string
+	if st.cfg.PolicySet.Len() > 0 {
+		routed, req, aerr := s.evalPolicy(st, c, key, r, model, targets[0].Provider, body)
+		if aerr != nil {
+			return fail(aerr)
+		}
+		require = req
+		if routed != model {
+			if !key.Allows(routed) {
+				return fail(&apiError{Status: http.StatusForbidden, Code: "model_not_allowed", Param: "model",
+					Message: fmt.Sprintf("policy %q routes this request to model %q, which virtual key %q may not call; allow it with 'credflow keys update %s --models ...' or change the policy", strings.TrimSuffix(c.ev.Policy, ": route "+routed), routed, key.Name, key.Name)})
+			}
+			if targets, err = st.routes.Resolve(routed); err != nil {
+				return fail(&apiError{Status: http.StatusInternalServerError, Code: "policy_error",
+					Message: fmt.Sprintf("policy %q routes to model %q, which no route serves: %v", c.ev.Policy, routed, err)})
+			}
+		}
+	}
 
 	tn, aerr := s.beginTurn(c, key, r, body)
 	if aerr != nil {
@@ -331,6 +361,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, c *call) (int, er
 			// A request that cannot be expressed for this provider is the
 			// client's problem, not the provider's health: no fallback.
 			return fail(aerr)
+		}
+		// Guardrails see what the upstream would get: the translated
+		// body with any stored history in it.
+		if c.guard = st.guard.Begin(r.Context(), key.Name, model, require); c.guard != nil {
+			gb, blk, gerr := c.guard.Request(ureq.Body)
+			if gerr != nil {
+				return fail(&apiError{Status: http.StatusBadRequest, Message: gerr.Error()})
+			}
+			if blk != nil {
+				return fail(guardBlocked(blk))
+			}
+			ureq.Body = gb
 		}
 		if len(c.dropped) > 0 {
 			w.Header().Set("X-Credflow-Dropped", translate.SummarizeDropped(c.dropped))

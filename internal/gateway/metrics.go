@@ -17,6 +17,9 @@ import (
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
+	// guard counts guardrail hits by rule, action, side and detector:
+	// bounded by the config, never by the traffic.
+	guard    *prometheus.CounterVec
 	tokens   *prometheus.CounterVec
 	cost     *prometheus.CounterVec
 	unpriced *prometheus.CounterVec
@@ -95,6 +98,9 @@ func newMetrics(s *Server) *metrics {
 		Help: "Time from request to the first byte of the response body.", Buckets: buckets}, lbl)
 	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "credflow_requests_in_flight",
 		Help: "Requests being served now."}, func() float64 { return float64(s.inflight.Load()) })
+	m.guard = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "credflow_guardrail_hits_total",
+		Help: "Guardrail findings, by rule, action, side (request or reply) and detector."}, []string{"rule", "action", "side", "detector"})
+	m.reg.MustRegister(m.guard)
 	m.reg.MustRegister(m.requests, m.tokens, m.cost, m.unpriced, m.latency, m.ttfb, inflight, budgetCollector{s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -102,6 +108,9 @@ func newMetrics(s *Server) *metrics {
 
 func (m *metrics) observe(ev *adminapi.Event) {
 	k, mo, p := ev.Key, ev.Model, ev.Provider
+	for _, h := range ev.Guard {
+		m.guard.WithLabelValues(h.Rule, h.Action, h.Side, h.Detector).Add(float64(h.Count))
+	}
 	s := m.lookup(k, mo, p)
 	if ev.Status == http.StatusOK {
 		s.ok().Inc()

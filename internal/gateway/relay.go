@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/credflow/credflow/internal/guard"
 	"io"
 	"log/slog"
 	"net/http"
@@ -103,6 +104,13 @@ func (s *Server) relayBody(w http.ResponseWriter, resp *http.Response, up *upstr
 			}
 		}
 	}
+	if c.guard != nil && status < 300 {
+		var blk *guard.Block
+		if body, blk = c.guard.ReplyBody(body); blk != nil {
+			writeAPIError(w, c.client, guardBlocked(blk))
+			return http.StatusBadRequest, blk
+		}
+	}
 	if tn := c.turn; tn != nil && status < 300 {
 		var obj json.RawMessage
 		if c.endpoint == provider.Responses {
@@ -165,6 +173,19 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		}
 		return wr.WriteEvent(ev)
 	}
+	// Guardrails restore placeholders and scan the reply as the client
+	// gets it: after translation.
+	out := emit
+	gs := c.guard.Stream(streamFormat(c.endpoint))
+	if gs != nil {
+		out = func(ev llmapi.Event) error {
+			err := gs.Event(ev, emit)
+			if err == nil && c.guard.Blocked() != nil {
+				return errGuardStop
+			}
+			return err
+		}
+	}
 	switch {
 	case up.responses != nil && up.format == provider.FormatAnthropic:
 		rs = translate.NewMessagesToResponsesStream(up.responses)
@@ -210,12 +231,15 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 			c.turn.observe(ev)
 		}
 		if tr != nil {
-			werr = tr.Translate(ev, emit)
+			werr = tr.Translate(ev, out)
 		} else if dropUsage && isUsageOnlyChunk(ev.Data) {
 			continue
 		} else {
 			forwarded++
-			werr = emit(ev)
+			werr = out(ev)
+		}
+		if werr == errGuardStop {
+			return s.guardStop(emit, c, rs, forwarded)
 		}
 		if werr != nil {
 			// The client went away; returning cancels the upstream call.
@@ -223,8 +247,18 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 		}
 	}
 	if tr != nil {
-		if err := tr.Finish(emit); err != nil {
+		if err := tr.Finish(out); err == errGuardStop {
+			return s.guardStop(emit, c, rs, forwarded)
+		} else if err != nil {
 			return 499, errors.New("client went away mid-stream")
+		}
+	}
+	if gs != nil {
+		if err := gs.Finish(emit); err != nil {
+			return 499, errors.New("client went away mid-stream")
+		}
+		if c.guard.Blocked() != nil {
+			return s.guardStop(emit, c, rs, forwarded)
 		}
 	}
 	return http.StatusOK, nil
@@ -545,4 +579,26 @@ func firstElement(arr []byte) []byte {
 		}
 	}
 	return nil
+}
+
+// errGuardStop ends a stream a reply-side guardrail blocked.
+var errGuardStop = errors.New("guardrail stopped the stream")
+
+// guardStop ends a stream whose reply a guardrail blocked with an error
+// event in the client's format: the text already sent stays sent, the
+// rest never goes out.
+func (s *Server) guardStop(emit func(llmapi.Event) error, c *call, rs *translate.ResponsesStream, forwarded int) (int, error) {
+	blk := c.guard.Blocked()
+	e := guardBlocked(blk)
+	switch {
+	case rs != nil:
+		rs.Fail(emit, "guardrail_blocked", e.Message)
+	case c.endpoint == provider.Responses:
+		emit(llmapi.Event{Name: "error", Data: responsesErrorEvent("guardrail_blocked", e.Message, forwarded)})
+	case c.client == provider.FormatAnthropic:
+		emit(llmapi.Event{Name: "error", Data: errorBody(provider.FormatAnthropic, e)})
+	default:
+		emit(llmapi.Event{Data: errorBody(provider.FormatOpenAI, e)})
+	}
+	return http.StatusOK, blk
 }

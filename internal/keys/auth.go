@@ -102,6 +102,16 @@ func (a *Authenticator) Keys() []*Key {
 	return out
 }
 
+// Known reports whether value is a virtual key this gateway has issued,
+// revoked and rotated-out ones included (a pasted one is still a leak).
+func (a *Authenticator) Known(value string) bool {
+	if !strings.HasPrefix(value, KeyPrefix) {
+		return false
+	}
+	_, ok := a.snap.Load().byHash[HashKey(value)]
+	return ok
+}
+
 // Authenticate returns the key whose value was presented, or an *AuthError
 // that says why it is refused. The returned Key is shared and must not be
 // modified. On success it does not allocate.

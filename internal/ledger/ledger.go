@@ -122,6 +122,10 @@ type Record struct {
 	// Estimated is set when the token counts were estimated by credflow
 	// rather than reported by the provider.
 	Estimated bool `json:"estimated,omitempty"`
+	// Guard lists guardrail hits (rule, action, side, detector, count),
+	// never the matched text; Policy the CEL policy decision.
+	Guard  []adminapi.GuardHit `json:"guard,omitempty"`
+	Policy string              `json:"policy,omitempty"`
 }
 
 // Failed reports whether the request counts as an error: a status of 400
@@ -191,6 +195,8 @@ func FromEvent(e adminapi.Event) Record {
 		LatencyUS:     msToUS(e.LatencyMS),
 		TTFBUS:        msToUS(e.TTFBMS),
 		ErrorClass:    ClassifyError(e.Status, e.Error),
+		Guard:         e.Guard,
+		Policy:        e.Policy,
 	}
 }
 

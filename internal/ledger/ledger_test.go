@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -693,7 +694,7 @@ func TestFromEventAndPrice(t *testing.T) {
 		Endpoint: "chat/completions", Status: 200, Stream: true, Input: 1000, Output: 200, CacheRead: 600,
 		LatencyUS: 1234568, TTFBUS: 12346,
 	}
-	if r != want {
+	if !reflect.DeepEqual(r, want) {
 		t.Fatalf("FromEvent =\n%+v\nwant\n%+v", r, want)
 	}
 	if r.Time.Location() != time.UTC {

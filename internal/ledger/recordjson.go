@@ -34,6 +34,12 @@ func (r *Record) appendJSON(b []byte) []byte {
 	b = appendIntField(b, "ttfb_us", r.TTFBUS)
 	b = appendStringField(b, "error", r.ErrorClass)
 	b = appendBoolField(b, "estimated", r.Estimated)
+	if len(r.Guard) > 0 {
+		// Rare (a request a guardrail hit): reflection is fine here.
+		g, _ := json.Marshal(r.Guard)
+		b = append(append(b, `,"guard":`...), g...)
+	}
+	b = appendStringField(b, "policy", r.Policy)
 	return append(b, '}')
 }
 

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/json"
+	"github.com/credflow/credflow/pkg/adminapi"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -53,7 +54,11 @@ func TestRecordJSONMatchesEncodingJSON(t *testing.T) {
 			TTFBUS:        num(r),
 			ErrorClass:    pick(r),
 			Estimated:     r.IntN(2) == 0,
+			Policy:        pick(r),
 		})
+		if r.IntN(4) == 0 {
+			recs[len(recs)-1].Guard = []adminapi.GuardHit{{Rule: pick(r), Action: "mask", Side: "request", Detector: pick(r), Count: r.IntN(9)}}
+		}
 	}
 	for i := range recs {
 		want, err := json.Marshal(&recs[i])

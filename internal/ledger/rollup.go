@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/credflow/credflow/internal/audit"
 	"github.com/credflow/credflow/internal/store"
 	bolt "go.etcd.io/bbolt"
 )
@@ -207,6 +208,9 @@ func writeRecords(tx *bolt.Tx, recs []Record) error {
 		arena = recs[i].appendJSON(arena)
 		k, v := arena[at:at+16:at+16], arena[at+16:len(arena):len(arena)]
 		if err := ub.Put(k, v); err != nil {
+			return err
+		}
+		if err := auditGuard(tx, &recs[i]); err != nil {
 			return err
 		}
 	}
@@ -511,4 +515,22 @@ func EnsureConsistent(db *store.DB) (rebuilt bool, damage Damage, err error) {
 		return false, damage, err
 	}
 	return true, damage, nil
+}
+
+// auditGuard writes a guardrail hit of r to the audit log in the same
+// transaction as its record.
+func auditGuard(tx *bolt.Tx, r *Record) error {
+	if len(r.Guard) == 0 || tx.Bucket(store.BucketAudit) == nil {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "request %s of key %q to %s:", r.ID, r.Key, r.Model)
+	for _, h := range r.Guard {
+		fmt.Fprintf(&b, " rule %s %s %s", h.Rule, h.Action, h.Side)
+		if h.Detector != "" {
+			fmt.Fprintf(&b, " %s", h.Detector)
+		}
+		fmt.Fprintf(&b, " x%d;", h.Count)
+	}
+	return audit.Append(tx, audit.Entry{Time: r.Time, Action: audit.ActionGuard, Process: "credflow serve", Detail: strings.TrimSuffix(b.String(), ";")})
 }

@@ -122,6 +122,8 @@ func (m *Mock) Send(ctx context.Context, r *Request) (*http.Response, error) {
 		return jsonResponse(http.StatusOK, map[string]int{"input_tokens": m.promptTokens(&p, model, true)}), nil
 	case Embeddings:
 		return m.embeddings(&p, model), nil
+	case Moderations:
+		return m.moderations(&p, model), nil
 	}
 	reply := m.opt.Reply
 	if reply == "" {
@@ -295,6 +297,36 @@ func (m *Mock) embeddings(p *mockPrompt, model string) *http.Response {
 	}
 	return jsonResponse(http.StatusOK, map[string]any{"object": "list", "data": data, "model": model,
 		"usage": map[string]int{"prompt_tokens": n, "total_tokens": n}})
+}
+
+// mockCategories are the moderation categories the mock scores.
+var mockCategories = []string{"harassment", "hate", "self-harm", "sexual", "violence"}
+
+// moderations answers in OpenAI's /v1/moderations shape: every category
+// scores 0.01 unless the text holds "[mock:CATEGORY]", which scores 0.99
+// and flags it (a deterministic trigger for tests and demos).
+func (m *Mock) moderations(p *mockPrompt, model string) *http.Response {
+	var inputs []string
+	var one string
+	if json.Unmarshal(p.Input, &one) == nil {
+		inputs = []string{one}
+	} else {
+		json.Unmarshal(p.Input, &inputs)
+	}
+	results := make([]any, len(inputs))
+	for i, s := range inputs {
+		cats, scores := map[string]bool{}, map[string]float64{}
+		flagged := false
+		for _, c := range mockCategories {
+			hit := strings.Contains(s, "[mock:"+c+"]")
+			cats[c], scores[c] = hit, 0.01
+			if hit {
+				scores[c], flagged = 0.99, true
+			}
+		}
+		results[i] = map[string]any{"flagged": flagged, "categories": cats, "category_scores": scores}
+	}
+	return jsonResponse(http.StatusOK, map[string]any{"id": fmt.Sprintf("modr-%d", m.seq.Add(1)), "model": model, "results": results})
 }
 
 // sse writes events into a pipe, stopping when the reader goes away.

@@ -48,6 +48,9 @@ const (
 	Responses       Endpoint = "responses"
 	Messages        Endpoint = "messages"
 	CountTokens     Endpoint = "messages/count_tokens"
+	// Moderations is called by the gateway itself (guardrails), never
+	// forwarded for a client.
+	Moderations Endpoint = "moderations"
 )
 
 // Format is the wire format an endpoint belongs to.

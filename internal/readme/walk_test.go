@@ -168,6 +168,15 @@ var steps = []step{
 		run: "credflow templates import ~/.config/io.datasette.llm/templates/*.yaml",
 		why: "a macOS path; on Linux llm keeps its templates under ~/.config/io.datasette.llm (the walk puts one there)"},
 
+	// Guardrails and policies.
+	{readme: `curl -sS http://127.0.0.1:6767/v1/chat/completions -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"model":"mock","messages":[{"role":"user","content":"deploy with whk-7d1f0c9a2b8e4f61"}]}'`,
+		stdout: `"code":"guardrail_blocked"`},
+	{readme: "credflow policy check", stdout: `pii`},
+	{readme: "credflow policy test --key intern --model gpt-5 --time 2026-12-02T20:30:00Z --text 'mail me at ada@example.com'",
+		stdout: `(?s)route gpt-5-mini.*evening-downgrade.*pii.*email`},
+	{readme: "credflow policy test --key intern --model gpt-5 --text 'the token is whk-7d1f0c9a2b8e4f61'", code: 1,
+		stdout: `credentials`},
+
 	// Usage reports.
 	{readme: "credflow usage --by key --by model --since 30d", stdout: `^agent +mock `},
 	{readme: "credflow logs -f --key agent",
@@ -200,6 +209,8 @@ var yamlBlocks = []yamlUse{
 	{first: "prices:", config: true},
 	// "Sessions and stored conversations": the context engine's settings.
 	{first: "context:", config: true},
+	// "Guardrails and policies": rules and CEL policies.
+	{first: "guardrails:", config: true},
 	// "Prompt templates": summarize.yaml, which 'templates add' reads.
 	{first: "description: Summarize text", file: "summarize.yaml"},
 }

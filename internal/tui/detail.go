@@ -122,6 +122,12 @@ func eventDetail(e *adminapi.Event, loc *time.Location) (string, [][2]string) {
 		{"warning", dash(e.Warning)},
 		{"error", dash(e.Error)},
 	}
+	if len(e.Guard) > 0 {
+		kv = append(kv, [2]string{"guardrails", adminapi.GuardSummary(e.Guard)})
+	}
+	if e.Policy != "" {
+		kv = append(kv, [2]string{"policy", e.Policy})
+	}
 	if e.Session != "" {
 		// After the key: a stateful request's history is what it is about.
 		window := "unknown window"

@@ -495,12 +495,17 @@ func (m *Model) header(now time.Time, w int) []string {
 	line1 := flow(parts, w)
 
 	r := m.stats.Rates(now)
-	line2 := flow([]string{
+	stats2 := []string{
 		fmt.Sprintf("%d reqs", t.Requests),
 		rate(r.Reqs) + " req/s",
 		"tok/s in " + rate(r.In) + " out " + rate(r.Out),
 		"err " + percent(t.Errors, t.Requests),
-	}, w)
+	}
+	if t.Guarded > 0 {
+		// Shown once a guardrail has fired: what it saw, what it refused.
+		stats2 = append(stats2, fmt.Sprintf("guard %d hit, %d blocked", t.Guarded, t.Blocked))
+	}
+	line2 := flow(stats2, w)
 
 	// Sparklines of the last SparkSeconds: one column per step seconds,
 	// as many as fit.

@@ -34,15 +34,18 @@ const (
 
 // Row is the aggregate of one key, model or provider.
 type Row struct {
-	Name      string
-	Requests  int64
-	Errors    int64 // status >= 400
-	In, Out   int64 // tokens
-	Cost      int64 // micro-dollars, sum of the priced requests
-	Unpriced  int64 // requests without a known price
-	LastSeen  time.Time
-	LastError string
-	lat       ring[float64]
+	Name     string
+	Requests int64
+	Errors   int64 // status >= 400
+	In, Out  int64 // tokens
+	Cost     int64 // micro-dollars, sum of the priced requests
+	Unpriced int64 // requests without a known price
+	// Guarded counts requests a guardrail found something in, Blocked
+	// those it refused.
+	Guarded, Blocked int64
+	LastSeen         time.Time
+	LastError        string
+	lat              ring[float64]
 }
 
 // Latencies returns the kept latency samples (ms), oldest first.
@@ -65,6 +68,15 @@ func percentile(samples []float64, p float64) float64 {
 
 func (r *Row) add(e *adminapi.Event) {
 	r.Requests++
+	if len(e.Guard) > 0 {
+		r.Guarded++
+		for _, h := range e.Guard {
+			if h.Action == "block" {
+				r.Blocked++
+				break
+			}
+		}
+	}
 	if isError(e) {
 		r.Errors++
 		if e.Error != "" {

@@ -837,3 +837,24 @@ func TestSessionRows(t *testing.T) {
 		t.Errorf("%d sessions kept", n)
 	}
 }
+
+// TestGuardShown: once a guardrail fires, the header counts what it saw
+// and refused, and a request's detail lists its hits and policy.
+func TestGuardShown(t *testing.T) {
+	feed := newFakeFeed(sample()...)
+	tm := start(t, feed, 120, 40)
+	feed.waitSub(t)
+	waitFor(t, tm, "40 reqs")
+	blocked := adminapi.Event{Time: t0.Add(59 * time.Second), Key: "intern", Model: "gpt-5", Status: 400, LatencyMS: 1,
+		Guard: []adminapi.GuardHit{{Rule: "credentials", Action: "block", Side: "request", Detector: "vault_secret", Count: 1}}}
+	masked := adminapi.Event{Time: t0.Add(59 * time.Second), Key: "intern", Model: "gpt-5", Status: 200, LatencyMS: 3,
+		Guard: []adminapi.GuardHit{{Rule: "pii", Action: "mask", Side: "request", Detector: "email", Count: 2}}, Policy: "evening: route gpt-5-mini"}
+	feed.send(blocked, masked)
+	waitFor(t, tm, "guard 2 hit, 1 blocked")
+	press(tm, "4", "enter")
+	waitFor(t, tm, "guardrails")
+	v := finish(t, tm).View()
+	if !strings.Contains(v, "pii:mask:request:email=2") || !strings.Contains(v, "evening: route gpt-5-mini") {
+		t.Errorf("the detail of a guarded request:\n%s", v)
+	}
+}

@@ -3,6 +3,8 @@ package adminapi
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -175,6 +177,39 @@ type Event struct {
 	ContextTokens int  `json:"context_tokens,omitempty"`
 	ContextWindow int  `json:"context_window,omitempty"`
 	Summarized    bool `json:"summarized,omitempty"`
+
+	// Guard lists the guardrail hits of the request: rule, action, side,
+	// detector and count, never the matched text.
+	Guard []GuardHit `json:"guard,omitempty"`
+	// Policy names the CEL policy that decided the request and how
+	// ("evening-downgrade: route gpt-5-mini"); empty when none did.
+	Policy string `json:"policy,omitempty"`
+}
+
+// GuardSummary renders hits for logs and reports:
+// "pii:tokenize:request:email=2,…".
+func GuardSummary(hits []GuardHit) string {
+	var b strings.Builder
+	for i, h := range hits {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(h.Rule + ":" + h.Action + ":" + h.Side)
+		if h.Detector != "" {
+			b.WriteString(":" + h.Detector)
+		}
+		b.WriteString("=" + strconv.Itoa(h.Count))
+	}
+	return b.String()
+}
+
+// GuardHit counts one guardrail rule's findings in a request.
+type GuardHit struct {
+	Rule     string `json:"rule"`
+	Action   string `json:"action"`
+	Side     string `json:"side"`
+	Detector string `json:"detector,omitempty"`
+	Count    int    `json:"count"`
 }
 
 // Status asks the daemon how it is.
