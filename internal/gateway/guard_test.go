@@ -470,3 +470,34 @@ guardrails:
 		t.Fatalf("log: %s", e.logs.String())
 	}
 }
+
+// A policy sees what the key has spent today.
+func TestPolicySpend(t *testing.T) {
+	up, _ := echoUpstream(t)
+	e := startGateway(t, echoConfig+`
+prices:
+  gpt-dear: {input: "1000", output: "1000"}
+policies:
+  - name: cap
+    when: 'spend >= 0.01 && model == "gpt-dear"'
+    deny: "today's cap for gpt-dear is spent"
+`, up, up)
+	ctx := context.Background()
+	oc := e.openai(e.key)
+	ask := func() error {
+		_, err := oc.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: "gpt-dear",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("hi")}})
+		return err
+	}
+	if err := ask(); err != nil {
+		t.Fatal(err)
+	}
+	if ev := e.lastEvent(); !ev.CostKnown || ev.CostMicros < 10_000 {
+		t.Fatalf("the first request cost %+v", ev)
+	}
+	err := ask()
+	var oe *openai.Error
+	if !errors.As(err, &oe) || oe.Code != "policy_denied" || !strings.Contains(oe.Message, "cap for gpt-dear") {
+		t.Fatalf("after spending: %v", err)
+	}
+}
