@@ -501,3 +501,43 @@ policies:
 		t.Fatalf("after spending: %v", err)
 	}
 }
+
+// A reply-side rule on a Responses stream masks the deltas and the final
+// texts alike, and counts each value once.
+func TestGuardReplySideResponses(t *testing.T) {
+	up, _ := echoUpstream(t)
+	e := startGateway(t, echoConfig+`
+guardrails:
+  - name: out
+    detect: [phone]
+    action: mask
+    on: [reply]
+`, up, up)
+	const phone = "+1 415 555 0132"
+	oc := e.openai(e.key)
+	rs := oc.Responses.NewStreaming(context.Background(), responses.ResponseNewParams{Model: "gpt-x",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("call " + phone + " please")}, Store: openai.Bool(false)})
+	var text strings.Builder
+	done, final := "", ""
+	for rs.Next() {
+		switch ev := rs.Current(); ev.Type {
+		case "response.output_text.delta":
+			text.WriteString(ev.Delta)
+		case "response.output_text.done":
+			done = ev.Text
+		case "response.completed":
+			final = ev.Response.OutputText()
+		}
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := "You said: call [PHONE] please"
+	if text.String() != want || done != want || final != want {
+		t.Fatalf("deltas %q, done %q, completed %q", text.String(), done, final)
+	}
+	ev := e.lastEvent()
+	if len(ev.Guard) != 1 || ev.Guard[0].Count != 1 || ev.Guard[0].Side != "reply" {
+		t.Fatalf("hits %+v", ev.Guard)
+	}
+}

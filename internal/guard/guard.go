@@ -314,7 +314,7 @@ func (p *Pass) Request(body []byte) ([]byte, *Block, error) {
 		if len(buf) == 0 {
 			return nil, false
 		}
-		return p.apply(text, buf, Request, &block)
+		return p.apply(text, buf, Request, &block, true)
 	})
 	if err != nil {
 		return body, nil, fmt.Errorf("guardrails could not read the request body: %w", err)
@@ -387,16 +387,19 @@ func (p *Pass) moderate(rules []*rule, texts []string, side Side) *Block {
 }
 
 // apply counts the hits in text and returns text with mask and tokenize
-// hits replaced; a block hit sets *block.
-func (p *Pass) apply(text []byte, hits []found, side Side, block **Block) ([]byte, bool) {
+// hits replaced; a block hit sets *block. Without count it only rewrites
+// (a text the stream already scanned, sent again whole).
+func (p *Pass) apply(text []byte, hits []found, side Side, block **Block, count bool) ([]byte, bool) {
 	var out []byte
 	last := 0
 	for _, h := range hits {
-		p.count(h.rule, side, h.detector, 1)
+		if count {
+			p.count(h.rule, side, h.detector, 1)
+		}
 		var repl string
 		switch h.rule.cfg.Action {
 		case config.ActionBlock:
-			if *block == nil {
+			if count && *block == nil {
 				*block = &Block{Rule: h.rule.cfg.Name, Detector: h.detector, Side: side}
 			}
 			continue
@@ -487,7 +490,7 @@ func (p *Pass) ReplyBody(body []byte) ([]byte, *Block) {
 			texts = append(texts, string(text))
 		}
 		if buf = scan(p.rep, text, buf); len(buf) > 0 {
-			if t, ok := p.apply(text, buf, Reply, &block); ok {
+			if t, ok := p.apply(text, buf, Reply, &block, true); ok {
 				text, changed = t, true
 			}
 		}
@@ -587,7 +590,7 @@ func (h *holdScanner) emit(upTo int) string {
 	part := h.held[:cut]
 	out := part
 	if len(use) > 0 {
-		if t, ok := h.p.apply(part, use, Reply, &h.p.blocked); ok {
+		if t, ok := h.p.apply(part, use, Reply, &h.p.blocked, true); ok {
 			out = t
 		}
 		if h.p.blocked != nil {
@@ -600,7 +603,31 @@ func (h *holdScanner) emit(upTo int) string {
 	return s
 }
 
+// Whole rewrites a text the stream sends again whole (a Responses
+// ".done" event, a final response object): restored and masked as its
+// deltas were, without counting its hits a second time.
+func (h *holdScanner) Whole(s string) string {
+	if hits := scan(h.rules, []byte(s), nil); len(hits) > 0 {
+		var none *Block
+		if t, ok := h.p.apply([]byte(s), hits, Reply, &none, false); ok {
+			return string(t)
+		}
+	}
+	return s
+}
+
 type chained struct{ list []textflow.Transformer }
+
+func (c *chained) Whole(s string) string {
+	for _, t := range c.list {
+		if w, ok := t.(textflow.Wholer); ok {
+			s = w.Whole(s)
+		} else {
+			s = t.Write(s) + t.Flush()
+		}
+	}
+	return s
+}
 
 func (c *chained) Write(s string) string {
 	for _, t := range c.list {
