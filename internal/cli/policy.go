@@ -393,8 +393,11 @@ type policyTestResult struct {
 	Policy  policyTestPolicy  `json:"policy"`
 	// Guardrails is null when they did not run (the policy denied).
 	Guardrails *policyTestGuard `json:"guardrails"`
-	// Verdict is forwarded, denied, blocked or error.
+	// Verdict is forwarded, denied, blocked, refused or error.
 	Verdict string `json:"verdict"`
+	// Refused says why the gateway would refuse the request before any
+	// rule runs on it (the key may not call the model).
+	Refused string `json:"refused,omitempty"`
 	// Body is what the upstream would get (with --show-body, when forwarded).
 	Body json.RawMessage `json:"body,omitempty"`
 }
@@ -559,6 +562,20 @@ func runPolicyTest(ctx context.Context, f *Factory, o policyTestOptions) error {
 		}
 		if d.Kind == policy.Deny {
 			res.Verdict = "denied"
+		}
+	}
+
+	// The key's model list, as the gateway checks it (before policies,
+	// and again for a model a policy routes to).
+	if res.Verdict == "" && o.Key != "" {
+		if k := policyKeyByName(f, o.Key); k != nil {
+			for _, m := range []string{model, res.Policy.Model} {
+				if m != "" && !k.Allows(m) {
+					res.Verdict = "refused"
+					res.Refused = fmt.Sprintf("virtual key %q may not call model %q (allowed: %s)", k.Name, m, strings.Join(k.Models, ", "))
+					break
+				}
+			}
 		}
 	}
 
@@ -831,6 +848,26 @@ func policyKeyVerifier(f *Factory) func([]byte) bool {
 	return func(b []byte) bool { return auth.Known(string(b)) }
 }
 
+// policyKeyByName finds a virtual key in the data file; nil when there is
+// none of that name (or no data file): then no model list applies.
+func policyKeyByName(f *Factory, name string) *keys.Key {
+	db, err := f.OpenStore()
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	list, err := keys.New(db, keys.Options{Now: f.Now, Process: f.Process}).List()
+	if err != nil {
+		return nil
+	}
+	for i := range list {
+		if list[i].Name == name && list[i].RevokedAt.IsZero() {
+			return &list[i]
+		}
+	}
+	return nil
+}
+
 // printPolicyTest writes the human form of a 'policy test' result.
 func printPolicyTest(w io.Writer, res *policyTestResult, showBody bool) error {
 	p := res.Policy
@@ -888,6 +925,8 @@ func printPolicyTest(w io.Writer, res *policyTestResult, showBody bool) error {
 		fmt.Fprintf(w, "denied by policy %q\n", p.Rule)
 	case "error":
 		fmt.Fprintln(w, "refused: the gateway fails a request whose policies cannot be evaluated")
+	case "refused":
+		fmt.Fprintf(w, "refused: %s\n", res.Refused)
 	case "blocked":
 		b := res.Guardrails.Blocked
 		what := b.Detector
