@@ -541,3 +541,43 @@ guardrails:
 		t.Fatalf("hits %+v", ev.Guard)
 	}
 }
+
+// Embeddings inputs are scanned like any text, and a moderation rule on
+// the reply side blocks a reply the moderation model flags.
+func TestGuardEmbeddingsAndReplyModeration(t *testing.T) {
+	up, seen := echoUpstream(t)
+	e := startGateway(t, strings.Replace(echoConfig, "routes:\n", `  mock:
+    type: mock
+routes:
+  - model: mock-moderation
+    targets: [mock]
+`, 1)+`
+guardrails:
+  - name: pii
+    detect: [email]
+    action: mask
+  - name: out
+    moderation: {model: mock-moderation}
+    action: block
+    on: [reply]
+`, up, up)
+	status, _, _ := e.raw("/v1/embeddings", `{"model":"text-embed","input":["mail carol@example.net","plain"]}`)
+	if got := string(seen.bodies[len(seen.bodies)-1]); strings.Contains(got, "carol@example.net") || !strings.Contains(got, "mail [EMAIL]") {
+		t.Fatalf("embeddings upstream body (status %d): %s", status, got)
+	}
+	oc := e.openai(e.key)
+	if _, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-x",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("a calm reply please")}}); err != nil {
+		t.Fatal(err)
+	}
+	// The echo puts the trigger in the reply, where the rule looks.
+	_, err := oc.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gpt-x",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("repeat [mock:violence]")}})
+	var oe *openai.Error
+	if !errors.As(err, &oe) || oe.Code != "guardrail_blocked" || !strings.Contains(oe.Message, `reply was blocked by guardrail "out"`) {
+		t.Fatalf("reply moderation: %v", err)
+	}
+	if ev := e.lastEvent(); len(ev.Guard) != 1 || ev.Guard[0].Side != "reply" || ev.Guard[0].Detector != "moderation:flagged" {
+		t.Fatalf("hits %+v", ev.Guard)
+	}
+}

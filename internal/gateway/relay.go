@@ -214,16 +214,7 @@ func (s *Server) relayStream(w http.ResponseWriter, resp *http.Response, up *ups
 			// rather than leave it waiting for an end that never comes.
 			s.log.Warn("upstream stream ended abruptly", "id", c.ev.ID, "provider", c.ev.Provider, "err", c.st.scrub(err))
 			cut := &apiError{Status: http.StatusBadGateway, Message: fmt.Sprintf("provider %q stream was cut: %v", c.ev.Provider, c.st.scrub(err))}
-			switch {
-			case rs != nil:
-				rs.Fail(emit, "server_error", cut.Message)
-			case c.endpoint == provider.Responses:
-				emit(llmapi.Event{Name: "error", Data: responsesErrorEvent("server_error", cut.Message, forwarded)})
-			case c.client == provider.FormatAnthropic:
-				emit(llmapi.Event{Name: "error", Data: errorBody(provider.FormatAnthropic, cut)})
-			default:
-				emit(llmapi.Event{Data: errorBody(provider.FormatOpenAI, cut)})
-			}
+			emitStreamError(emit, c, rs, forwarded, "server_error", cut)
 			return http.StatusOK, fmt.Errorf("stream cut: %v", c.st.scrub(err))
 		}
 		tapEvent(up.format, ev, &c.usage)
@@ -589,16 +580,22 @@ var errGuardStop = errors.New("guardrail stopped the stream")
 // rest never goes out.
 func (s *Server) guardStop(emit func(llmapi.Event) error, c *call, rs *translate.ResponsesStream, forwarded int) (int, error) {
 	blk := c.guard.Blocked()
-	e := guardBlocked(blk)
+	emitStreamError(emit, c, rs, forwarded, "guardrail_blocked", guardBlocked(blk))
+	return http.StatusOK, blk
+}
+
+// emitStreamError ends a stream that already started with an error event
+// in the client's format (a Responses stream's own failure events when
+// credflow translates it).
+func emitStreamError(emit func(llmapi.Event) error, c *call, rs *translate.ResponsesStream, forwarded int, code string, e *apiError) {
 	switch {
 	case rs != nil:
-		rs.Fail(emit, "guardrail_blocked", e.Message)
+		rs.Fail(emit, code, e.Message)
 	case c.endpoint == provider.Responses:
-		emit(llmapi.Event{Name: "error", Data: responsesErrorEvent("guardrail_blocked", e.Message, forwarded)})
+		emit(llmapi.Event{Name: "error", Data: responsesErrorEvent(code, e.Message, forwarded)})
 	case c.client == provider.FormatAnthropic:
 		emit(llmapi.Event{Name: "error", Data: errorBody(provider.FormatAnthropic, e)})
 	default:
 		emit(llmapi.Event{Data: errorBody(provider.FormatOpenAI, e)})
 	}
-	return http.StatusOK, blk
 }

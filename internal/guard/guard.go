@@ -233,7 +233,7 @@ var skip = map[string]bool{
 	"data": true, "previous_response_id": true, "conversation": true, "status": true, "object": true,
 	"finish_reason": true, "stop_reason": true, "system_fingerprint": true, "service_tier": true,
 	"reasoning_effort": true, "effort": true, "detail": true, "tool_choice": true, "encoding_format": true,
-	"prompt_cache_key": true, "file_id": true, "image_url": false,
+	"prompt_cache_key": true, "file_id": true,
 }
 
 func skipString(key string, text []byte) bool {
